@@ -1,0 +1,467 @@
+// Package sim generates synthetic recording sessions in the stored session
+// layout (package session), standing in for real WebSDR recordings.
+//
+// Each session places one transmitter uniformly in a latitude/longitude box
+// around the receivers of geo.Receivers. For receiver i at haversine distance
+// d_i the mean received power follows the log-distance model with log-normal
+// shadowing,
+//
+//	P_i = Ptx + J - PL0 - 10 n log10(d_i/d0) + N(0, σ_shadow²)   [dBm]
+//
+// where J is a per-session transmitter-power offset. The transmitted signal
+// is narrowband FM by a single audio tone (random tone frequency, random
+// deviation scaling, random carrier offset within ±carrier_offset_hz_max),
+// the same waveform at every receiver. Each receiver sees it through its own
+// Rician fading channel (K-factor falling with distance, Doppler spread from a
+// per-session speed, random carrier phase) and adds complex white Gaussian
+// noise at the noise floor (with a small per-receiver jitter).
+//
+// Amplitude mapping: a power of full_scale_dbm is amplitude 1.0, i.e.
+// amplitude = 10^((P - full_scale_dbm)/20), like the WebSDR stream's int16
+// samples divided by 32767. I and Q are clipped to [-1, 1] and, with
+// quantize, rounded to the int16 grid. Received power (the mean of |iq|²) is
+// therefore the main location cue; SNR shapes the |iq| envelope and so the
+// mel spectrogram, and the fading depth (distance-dependent K-factor) adds a
+// weaker cue the classical power baseline cannot use.
+//
+// Output is deterministic: session k is synthesised from a random stream
+// seeded by (seed, k) alone, so the bytes of every object depend only on the
+// options, never on the worker count, the clock or the scheduling. Session
+// ids are sim-{seed}-{index:06d}.
+package sim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/heimdall-sdr/trainer/geo"
+	"github.com/heimdall-sdr/trainer/npy"
+	"github.com/heimdall-sdr/trainer/session"
+	"github.com/heimdall-sdr/trainer/storage"
+	"github.com/schollz/progressbar/v3"
+)
+
+// Source is session.Info.Source of simulated sessions.
+const Source = "simulated"
+
+// minReceivers is the fewest receivers a session keeps when receivers go
+// missing.
+const minReceivers = 3
+
+// writersPerWorker is how many storing goroutines run per synthesising
+// worker: stores are I/O-bound (the local store syncs every file).
+const writersPerWorker = 4
+
+// fadingPaths is the number of scattered paths of the sum-of-sinusoids
+// fading model.
+const fadingPaths = 8
+
+// epoch is the start of the window session timestamps are drawn from.
+var epoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Summary counts what Generate wrote.
+type Summary struct {
+	Sessions int // sessions written
+	Approved int
+	Pending  int
+	Rejected int
+	// Recordings is the number of receiver recordings written.
+	Recordings int
+	// MissingReceivers is the number of receiver recordings left out
+	// (receivers that "did not record").
+	MissingReceivers int
+	// SessionsWithMissing is the number of sessions with a receiver missing.
+	SessionsWithMissing int
+	// Elapsed is the wall time Generate took (not part of the output).
+	Elapsed time.Duration
+}
+
+// SessionsPerSecond is the generation rate.
+func (s Summary) SessionsPerSecond() float64 {
+	if s.Elapsed <= 0 {
+		return 0
+	}
+	return float64(s.Sessions) / s.Elapsed.Seconds()
+}
+
+// SessionID is the id of session index of a run with the given seed.
+func SessionID(seed int64, index int) string {
+	return fmt.Sprintf("sim-%d-%06d", seed, index)
+}
+
+// Generate writes o.Sessions sessions to st under o.Prefix using a bounded
+// pool of workers, drawing a progress bar on progress (nil: none). Each
+// session's recordings and metadata are written before its session.json, so
+// a session.json marks a complete session. It stops at the first error or
+// when ctx is cancelled; the Summary then counts the sessions completed.
+func Generate(ctx context.Context, st storage.Store, o Options, progress io.Writer) (Summary, error) {
+	start := time.Now()
+	if err := o.Validate(); err != nil {
+		return Summary{}, fmt.Errorf("sim: invalid options: %w", err)
+	}
+	workers := o.Workers
+	if workers == 0 {
+		workers = runtime.NumCPU()
+	}
+	workers = min(workers, o.Sessions)
+
+	var bar *progressbar.ProgressBar
+	if progress != nil {
+		bar = progressbar.NewOptions(o.Sessions,
+			progressbar.OptionSetWriter(progress),
+			progressbar.OptionSetDescription("simulate"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("sessions"),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(progress) }),
+		)
+	}
+
+	// Pipeline: `workers` goroutines synthesise sessions (CPU-bound) and
+	// hand them to writersPerWorker*workers goroutines that store them
+	// (I/O-bound: a local store syncs every file). Each stage drains its
+	// input after a failure so nothing blocks.
+	parent := ctx
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	jobs := make(chan int)
+	pending := make(chan *synthesized, workers)
+	results := make(chan sessionStats, workers)
+	var synthWG, writeWG sync.WaitGroup
+	for range workers {
+		synthWG.Add(1)
+		go func() {
+			defer synthWG.Done()
+			g := newGenerator(o)
+			for idx := range jobs {
+				if ctx.Err() != nil {
+					continue
+				}
+				s, err := g.synth(idx)
+				if err != nil {
+					cancel(err)
+					continue
+				}
+				select {
+				case pending <- s:
+				case <-ctx.Done():
+				}
+			}
+		}()
+	}
+	for range writersPerWorker * workers {
+		writeWG.Add(1)
+		go func() {
+			defer writeWG.Done()
+			for s := range pending {
+				if ctx.Err() != nil {
+					continue
+				}
+				if err := s.store(ctx, st); err != nil {
+					cancel(err)
+					continue
+				}
+				results <- s.stats
+			}
+		}()
+	}
+	go func() {
+		defer close(jobs)
+		for i := range o.Sessions {
+			select {
+			case jobs <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() {
+		synthWG.Wait()
+		close(pending)
+		writeWG.Wait()
+		close(results)
+	}()
+
+	var sum Summary
+	for s := range results {
+		sum.Sessions++
+		switch s.status {
+		case session.Approved:
+			sum.Approved++
+		case session.Pending:
+			sum.Pending++
+		case session.Rejected:
+			sum.Rejected++
+		}
+		sum.Recordings += s.recordings
+		sum.MissingReceivers += s.missing
+		if s.missing > 0 {
+			sum.SessionsWithMissing++
+		}
+		if bar != nil {
+			_ = bar.Add(1) // a failing progress writer must not fail the run
+		}
+	}
+	sum.Elapsed = time.Since(start)
+	if err := context.Cause(parent); err != nil {
+		return sum, fmt.Errorf("sim: generate %d sessions into %s: %w", o.Sessions, st, err)
+	}
+	// A worker's error already names what failed ("sim: write KEY: ...").
+	return sum, context.Cause(ctx)
+}
+
+// sessionStats is what one worker reports about one written session.
+type sessionStats struct {
+	status     string
+	recordings int
+	missing    int
+}
+
+// generator holds one worker's reusable buffers.
+type generator struct {
+	o       Options
+	n       int
+	carrier []complex128 // unit-amplitude FM waveform shared by receivers
+	iq      []complex64
+}
+
+func newGenerator(o Options) *generator {
+	n := o.NumSamples()
+	return &generator{o: o, n: n, carrier: make([]complex128, n), iq: make([]complex64, n)}
+}
+
+// rngFor returns the random stream of session index: seeded by a SplitMix64
+// hash of (seed, index), so neighbouring seeds and indices are unrelated.
+func rngFor(seed int64, index int) *rand.Rand {
+	a := splitmix64(uint64(seed) ^ 0x9e3779b97f4a7c15)
+	b := splitmix64(a ^ splitmix64(uint64(index)+0x632be59bd9b4e019))
+	return rand.New(rand.NewPCG(a, b))
+}
+
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+// receiverDraw holds the random parameters of one receiver in one session.
+type receiverDraw struct {
+	missing   bool
+	shadowDB  float64
+	noiseDB   float64 // noise floor jitter
+	phase     float64
+	pathAngle [fadingPaths]float64
+	pathPhase [fadingPaths]float64
+}
+
+// object is one encoded object of a session.
+type object struct {
+	key         string
+	data        []byte
+	contentType string
+}
+
+// synthesized is one session ready to be stored: its objects in write order
+// (recordings and metadata first, session.json last).
+type synthesized struct {
+	objects []object
+	stats   sessionStats
+}
+
+// store writes the session's objects in order.
+func (s *synthesized) store(ctx context.Context, st storage.Store) error {
+	for _, obj := range s.objects {
+		err := st.Put(ctx, obj.key, bytes.NewReader(obj.data), int64(len(obj.data)), storage.PutOptions{ContentType: obj.contentType})
+		if err != nil {
+			return fmt.Errorf("sim: write %s: %w", obj.key, err)
+		}
+	}
+	return nil
+}
+
+// synth synthesises and encodes session idx.
+func (g *generator) synth(idx int) (*synthesized, error) {
+	o := g.o
+	rng := rngFor(o.Seed, idx)
+	id := SessionID(o.Seed, idx)
+
+	// Session-level draws, in a fixed order.
+	lat := o.LatMin + rng.Float64()*(o.LatMax-o.LatMin)
+	lon := o.LonMin + rng.Float64()*(o.LonMax-o.LonMin)
+	status := session.Rejected
+	switch u := rng.Float64(); {
+	case u < o.ApprovedFraction:
+		status = session.Approved
+	case u < o.ApprovedFraction+(1-o.ApprovedFraction)/2:
+		status = session.Pending
+	}
+	ts := epoch.Add(time.Duration(rng.Int64N(366*24*3600*1000)) * time.Millisecond)
+	txDBm := o.TxPowerDBm + o.TxPowerJitterDB*rng.NormFloat64()
+	offsetHz := (2*rng.Float64() - 1) * o.CarrierOffsetHzMax
+	toneHz := o.AudioToneMinHz + rng.Float64()*(o.AudioToneMaxHz-o.AudioToneMinHz)
+	devHz := o.FMDeviationHz * (0.5 + 0.5*rng.Float64())
+	tonePhase := 2 * math.Pi * rng.Float64()
+	dopplerHz := o.DopplerMaxHz * rng.Float64()
+
+	rx := make([]receiverDraw, len(geo.Receivers))
+	present := 0
+	for i := range rx {
+		r := &rx[i]
+		r.missing = rng.Float64() < o.MissingReceiverProb
+		r.shadowDB = o.ShadowingSigmaDB * rng.NormFloat64()
+		r.noiseDB = o.NoiseFloorJitterDB * rng.NormFloat64()
+		r.phase = 2 * math.Pi * rng.Float64()
+		for k := range fadingPaths {
+			r.pathAngle[k] = 2 * math.Pi * (float64(k) + rng.Float64()) / fadingPaths
+			r.pathPhase[k] = 2 * math.Pi * rng.Float64()
+		}
+		if !r.missing {
+			present++
+		}
+	}
+	if present < minReceivers {
+		for i := range rx {
+			rx[i].missing = false
+		}
+	}
+
+	g.synthCarrier(offsetHz, toneHz, devHz, tonePhase)
+
+	out := &synthesized{stats: sessionStats{status: status}}
+	stats := &out.stats
+	var ids []int
+	for i, rcv := range geo.Receivers {
+		r := &rx[i]
+		if r.missing {
+			stats.missing++
+			continue
+		}
+		d := max(geo.HaversineKm(lat, lon, rcv.Lat, rcv.Lon), 0.01)
+		pDBm := txDBm - o.ReferenceLossDB - 10*o.PathLossExponent*math.Log10(d/o.ReferenceDistanceKm) + r.shadowDB
+		kDB := o.RicianKDB - o.RicianKSlopeDB*math.Log10(d/o.ReferenceDistanceKm)
+		g.synthReceiver(rng, r, pDBm, kDB, dopplerHz)
+
+		iqKey := session.IQKey(o.Prefix, id, rcv.ID)
+		buf := bytes.NewBuffer(make([]byte, 0, 128+8*len(g.iq)))
+		if err := npy.WriteComplex64(buf, g.iq, len(g.iq)); err != nil {
+			return nil, fmt.Errorf("sim: encode %s: %w", iqKey, err)
+		}
+		out.objects = append(out.objects, object{iqKey, buf.Bytes(), "application/octet-stream"})
+		meta := session.ReceiverMeta{
+			ReceiverID:      rcv.ID,
+			ReceiverName:    rcv.Name,
+			Latitude:        rcv.Lat,
+			Longitude:       rcv.Lon,
+			SampleRateHz:    o.SampleRateHz,
+			CenterFrequency: o.CenterFrequencyHz,
+			Timestamp:       ts,
+			NumSamples:      g.n,
+			DType:           "complex64",
+		}
+		if err := out.addJSON(session.MetaKey(o.Prefix, id, rcv.ID), meta); err != nil {
+			return nil, err
+		}
+		ids = append(ids, rcv.ID)
+		stats.recordings++
+	}
+	info := session.Info{
+		SessionID:      id,
+		Latitude:       lat,
+		Longitude:      lon,
+		FrequencyHz:    o.CenterFrequencyHz + offsetHz,
+		ApprovalStatus: status,
+		Timestamp:      ts,
+		ReceiverIDs:    ids,
+		Source:         Source,
+	}
+	if err := out.addJSON(session.InfoKey(o.Prefix, id), info); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// synthCarrier fills g.carrier with the unit-amplitude FM waveform: a float64
+// phase accumulator driven by the carrier offset plus the tone's deviation.
+func (g *generator) synthCarrier(offsetHz, toneHz, devHz, tonePhase float64) {
+	fs := g.o.SampleRateHz
+	w := 2 * math.Pi / fs
+	toneStep := w * toneHz
+	var phi float64
+	for n := range g.carrier {
+		inst := offsetHz + devHz*math.Cos(tonePhase+toneStep*float64(n))
+		phi += w * inst
+		if phi > math.Pi {
+			phi -= 2 * math.Pi
+		} else if phi < -math.Pi {
+			phi += 2 * math.Pi
+		}
+		s, c := math.Sincos(phi)
+		g.carrier[n] = complex(c, s)
+	}
+}
+
+// synthReceiver fills g.iq with what one receiver records: the carrier at
+// power pDBm through a Rician channel of K-factor kDB, plus noise.
+func (g *generator) synthReceiver(rng *rand.Rand, r *receiverDraw, pDBm, kDB, dopplerHz float64) {
+	o := g.o
+	amp := math.Pow(10, (pDBm-o.FullScaleDBm)/20)
+	noiseStd := math.Sqrt(math.Pow(10, (o.NoiseFloorDBm+r.noiseDB-o.FullScaleDBm)/10) / 2)
+	k := math.Pow(10, kDB/10)
+	losAmp := amp * math.Sqrt(k/(k+1))
+	scatAmp := amp * math.Sqrt(1/(k+1)/fadingPaths)
+
+	// Rotating phasors of the line of sight and the scattered paths; the
+	// random carrier phase of the receiver rides on all of them.
+	sinP, cosP := math.Sincos(r.phase)
+	los := complex(losAmp*cosP, losAmp*sinP)
+	var paths, rot [fadingPaths]complex128
+	for k := range fadingPaths {
+		s, c := math.Sincos(r.pathPhase[k] + r.phase)
+		paths[k] = complex(scatAmp*c, scatAmp*s)
+		s, c = math.Sincos(2 * math.Pi * dopplerHz * math.Cos(r.pathAngle[k]) / o.SampleRateHz)
+		rot[k] = complex(c, s)
+	}
+
+	for n := range g.iq {
+		h := los
+		for k := range fadingPaths {
+			h += paths[k]
+			paths[k] *= rot[k]
+		}
+		v := h * g.carrier[n]
+		re := real(v) + noiseStd*rng.NormFloat64()
+		im := imag(v) + noiseStd*rng.NormFloat64()
+		g.iq[n] = complex(float32(g.sample(re)), float32(g.sample(im)))
+	}
+}
+
+// sample clips one component to the int16 full scale and, with Quantize,
+// rounds it to the int16 grid.
+func (g *generator) sample(v float64) float64 {
+	v = max(-1, min(1, v))
+	if g.o.Quantize {
+		return math.Floor(v*32767+0.5) / 32767
+	}
+	return v
+}
+
+// addJSON appends v encoded as indented JSON.
+func (s *synthesized) addJSON(key string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("sim: encode %s: %w", key, err)
+	}
+	s.objects = append(s.objects, object{key, append(data, '\n'), "application/json"})
+	return nil
+}
