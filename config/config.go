@@ -1,0 +1,373 @@
+// Package config is the one typed configuration of the Heimdall trainer.
+//
+// Values are resolved in this order, later ones winning:
+//
+//  1. the documented defaults of each section's Go type (Default());
+//  2. a YAML file (--config FILE, or the embedded configs/default.yaml);
+//  3. environment variables HEIMDALL_<SECTION>_<KEY>, e.g. HEIMDALL_TRAIN_EPOCHS=5;
+//  4. --set section.key=value overrides, e.g. --set train.batch_size=16.
+//
+// Unknown keys, in the file or in --set, are errors naming the key; invalid
+// values are errors naming the key. The resolved configuration is written
+// into every run directory (Config.YAML), with secrets redacted.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/heimdall-sdr/trainer/configs"
+	"github.com/heimdall-sdr/trainer/dataset"
+	"github.com/heimdall-sdr/trainer/kernels"
+	"github.com/heimdall-sdr/trainer/sim"
+	"github.com/heimdall-sdr/trainer/trainer"
+)
+
+// EnvPrefix prefixes every environment override.
+const EnvPrefix = "HEIMDALL"
+
+// Config is the whole resolved configuration.
+type Config struct {
+	Run      Run                 `mapstructure:"run"`
+	Store    Store               `mapstructure:"store"`
+	Simulate sim.Options         `mapstructure:"simulate"`
+	Features kernels.MelConfig   `mapstructure:"features"`
+	Dataset  dataset.Options     `mapstructure:"dataset"`
+	Model    trainer.ModelConfig `mapstructure:"model"`
+	Train    trainer.TrainConfig `mapstructure:"train"`
+}
+
+// Run says where runs go and what executes them.
+type Run struct {
+	// Dir is the parent of run directories. Default "runs".
+	Dir string `mapstructure:"dir"`
+	// Name names the run directory; "" means rf-localization_{UTC timestamp}.
+	Name string `mapstructure:"name"`
+	// Backend selects the GoMLX backend: "" (auto: CUDA if present, else the
+	// fastest installed CPU backend), "xla:cpu", "xla:cuda", "onnx:cpu", "go",
+	// or "xla:/abs/path/to/pjrt_plugin.so". GOMLX_BACKEND also works.
+	Backend string `mapstructure:"backend"`
+}
+
+// Store says where recordings live.
+type Store struct {
+	// Kind is "local" (a directory, default) or "s3".
+	Kind string `mapstructure:"kind"`
+	// Root is the local store's directory. Default "data".
+	Root string `mapstructure:"root"`
+}
+
+// Default returns every section's documented defaults.
+func Default() Config {
+	return Config{
+		Run:      Run{Dir: "runs"},
+		Store:    Store{Kind: "local", Root: "data"},
+		Simulate: sim.DefaultOptions(),
+		Features: kernels.DefaultMelConfig(),
+		Dataset:  dataset.DefaultOptions(),
+		Model:    trainer.DefaultModelConfig(),
+		Train:    trainer.DefaultTrainConfig(),
+	}
+}
+
+// Validate checks every section; errors name the key.
+func (c Config) Validate() error {
+	if c.Run.Dir == "" {
+		return errors.New("run.dir: must not be empty")
+	}
+	if strings.ContainsAny(c.Run.Name, `/\`) {
+		return fmt.Errorf("run.name: must not contain a path separator, got %q", c.Run.Name)
+	}
+	switch c.Store.Kind {
+	case "local":
+		if c.Store.Root == "" {
+			return errors.New("store.root: must not be empty for store.kind local")
+		}
+	case "s3":
+		return errors.New("store.kind: s3 is not implemented yet (see the S3/MinIO issue); use local")
+	default:
+		return fmt.Errorf("store.kind: must be local or s3, got %q", c.Store.Kind)
+	}
+	for _, v := range []interface{ Validate() error }{c.Simulate, c.Features, c.Dataset, c.Model, c.Train} {
+		if err := v.Validate(); err != nil {
+			return err
+		}
+	}
+	if err := c.Features.ValidateFor(c.Simulate.SampleRateHz); err != nil {
+		return fmt.Errorf("%w (with simulate.sample_rate_hz %g)", err, c.Simulate.SampleRateHz)
+	}
+	return nil
+}
+
+// Options say where Load finds its inputs; the zero value reads the embedded
+// default file and the process environment.
+type Options struct {
+	File string              // YAML file; "" = embedded configs/default.yaml
+	Set  []string            // "key=value" overrides
+	Env  func(string) string // environment lookup; nil = os.Getenv
+}
+
+// Load resolves the configuration.
+func Load(o Options) (Config, error) {
+	cfg := Default()
+	keys := Keys()
+	v := viper.New()
+	for k, val := range flatten(cfg) {
+		v.SetDefault(k, val)
+	}
+
+	var src []byte
+	name := o.File
+	if name == "" {
+		name = "embedded configs/default.yaml"
+		b, err := configs.FS.ReadFile("default.yaml")
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		src = b
+	} else {
+		b, err := os.ReadFile(o.File)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		src = b
+	}
+	if err := checkFileKeys(name, src, keys); err != nil {
+		return Config{}, err
+	}
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(src)); err != nil {
+		return Config{}, fmt.Errorf("config: %s: %w", name, err)
+	}
+
+	env := o.Env
+	if env == nil {
+		env = os.Getenv
+	}
+	for _, k := range sortedKeys(keys) {
+		if val := env(EnvName(k)); val != "" {
+			v.Set(k, val)
+		}
+	}
+
+	for _, s := range o.Set {
+		k, raw, ok := strings.Cut(s, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return Config{}, fmt.Errorf("config: --set %q: want key=value", s)
+		}
+		if _, known := keys[k]; !known {
+			return Config{}, unknownKey("--set", k, keys)
+		}
+		var val any
+		if err := yaml.Unmarshal([]byte(raw), &val); err != nil || val == nil {
+			val = raw
+		}
+		v.Set(k, val)
+	}
+
+	cfg = Config{}
+	if err := v.UnmarshalExact(&cfg); err != nil {
+		return Config{}, fmt.Errorf("config: %s: %w", name, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
+// EnvName is the environment variable that overrides key.
+func EnvName(key string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// YAML renders the resolved configuration, secrets redacted.
+func (c Config) YAML() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(nest(reflect.ValueOf(c))); err != nil {
+		return nil, fmt.Errorf("config: render: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Keys returns every known key ("section.key") with its Go type.
+func Keys() map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	walk(reflect.ValueOf(Default()), "", func(k string, v reflect.Value, _ reflect.StructField) {
+		out[k] = v.Type()
+	})
+	return out
+}
+
+func sortedKeys(m map[string]reflect.Type) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// walk visits every leaf field of a struct tree, keyed by mapstructure tags.
+func walk(v reflect.Value, prefix string, fn func(key string, v reflect.Value, f reflect.StructField)) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if tag == "-" {
+			continue
+		}
+		if tag == "" {
+			tag = strings.ToLower(f.Name)
+		}
+		key := tag
+		if prefix != "" {
+			key = prefix + "." + tag
+		}
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct {
+			walk(fv, key, fn)
+			continue
+		}
+		fn(key, fv, f)
+	}
+}
+
+func flatten(c Config) map[string]any {
+	out := map[string]any{}
+	walk(reflect.ValueOf(c), "", func(k string, v reflect.Value, _ reflect.StructField) {
+		out[k] = v.Interface()
+	})
+	return out
+}
+
+// nest rebuilds a section map for YAML output, redacting `redact:"true"` fields.
+func nest(v reflect.Value) map[string]any {
+	root := map[string]any{}
+	walk(v, "", func(k string, fv reflect.Value, f reflect.StructField) {
+		parts := strings.Split(k, ".")
+		m := root
+		for _, p := range parts[:len(parts)-1] {
+			sub, ok := m[p].(map[string]any)
+			if !ok {
+				sub = map[string]any{}
+				m[p] = sub
+			}
+			m = sub
+		}
+		val := fv.Interface()
+		if f.Tag.Get("redact") == "true" && !fv.IsZero() {
+			val = "REDACTED"
+		}
+		m[parts[len(parts)-1]] = val
+	})
+	return root
+}
+
+// checkFileKeys rejects keys in the YAML file that the Config does not have,
+// before viper sees them, so the error can name the key and its line.
+func checkFileKeys(name string, src []byte, keys map[string]reflect.Type) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return fmt.Errorf("config: %s: %w", name, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	var check func(n *yaml.Node, prefix string) error
+	check = func(n *yaml.Node, prefix string) error {
+		if n.Kind != yaml.MappingNode {
+			return fmt.Errorf("config: %s line %d: %s must be a mapping", name, n.Line, orRoot(prefix))
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			kn, vn := n.Content[i], n.Content[i+1]
+			key := kn.Value
+			if prefix != "" {
+				key = prefix + "." + kn.Value
+			}
+			if _, leaf := keys[key]; leaf {
+				continue
+			}
+			if isSection(key, keys) {
+				if vn.Kind == yaml.ScalarNode && vn.Tag == "!!null" {
+					continue
+				}
+				if err := check(vn, key); err != nil {
+					return err
+				}
+				continue
+			}
+			return fmt.Errorf("%w (line %d)", unknownKey(name, key, keys), kn.Line)
+		}
+		return nil
+	}
+	return check(doc.Content[0], "")
+}
+
+func orRoot(p string) string {
+	if p == "" {
+		return "the document"
+	}
+	return p
+}
+
+func isSection(key string, keys map[string]reflect.Type) bool {
+	for k := range keys {
+		if strings.HasPrefix(k, key+".") {
+			return true
+		}
+	}
+	return false
+}
+
+func unknownKey(where, key string, keys map[string]reflect.Type) error {
+	msg := fmt.Sprintf("config: %s: unknown key %q", where, key)
+	if s := suggest(key, keys); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return errors.New(msg)
+}
+
+// suggest returns the known key closest to key by edit distance, if close.
+func suggest(key string, keys map[string]reflect.Type) string {
+	best, bestD := "", 4
+	for _, k := range sortedKeys(keys) {
+		if d := editDistance(key, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

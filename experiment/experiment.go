@@ -1,0 +1,234 @@
+// Package experiment wires the pieces into the jobs the commands run:
+// simulate a dataset, evaluate the classical baseline, and train
+// LocalizationNet end to end (store -> dataset -> trainer -> run directory).
+// Each job is one call taking the resolved config.
+package experiment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/heimdall-sdr/trainer/baseline"
+	"github.com/heimdall-sdr/trainer/config"
+	"github.com/heimdall-sdr/trainer/dataset"
+	"github.com/heimdall-sdr/trainer/geo"
+	"github.com/heimdall-sdr/trainer/sim"
+	"github.com/heimdall-sdr/trainer/storage"
+	"github.com/heimdall-sdr/trainer/storage/local"
+	"github.com/heimdall-sdr/trainer/trainer"
+)
+
+// OpenStore opens the store the config names.
+func OpenStore(cfg config.Config) (storage.Store, error) {
+	switch cfg.Store.Kind {
+	case "local":
+		return local.New(cfg.Store.Root)
+	default:
+		return nil, fmt.Errorf("store.kind: %q is not supported", cfg.Store.Kind)
+	}
+}
+
+// Simulate writes cfg.Simulate.Sessions synthetic sessions into the store.
+func Simulate(ctx context.Context, cfg config.Config, progress io.Writer) (sim.Summary, error) {
+	st, err := OpenStore(cfg)
+	if err != nil {
+		return sim.Summary{}, err
+	}
+	return sim.Generate(ctx, st, cfg.Simulate, progress)
+}
+
+// HasSessions reports whether the configured store holds any session.
+func HasSessions(ctx context.Context, cfg config.Config) (bool, error) {
+	st, err := OpenStore(cfg)
+	if err != nil {
+		return false, err
+	}
+	ids, err := dataset.ListSessions(ctx, st, cfg.Dataset.Prefix)
+	if err != nil {
+		return false, err
+	}
+	return len(ids) > 0, nil
+}
+
+// BaselineReport is the classical baseline's error on the validation split.
+type BaselineReport struct {
+	Centroid     baseline.Errors `json:"centroid"`
+	LeastSquares baseline.Errors `json:"least_squares"`
+}
+
+// Baseline evaluates the classical baseline on the same validation sessions
+// the trainer would use.
+func Baseline(ctx context.Context, cfg config.Config, progress io.Writer) (BaselineReport, *dataset.Dataset, error) {
+	st, err := OpenStore(cfg)
+	if err != nil {
+		return BaselineReport{}, nil, err
+	}
+	ds, err := dataset.Load(ctx, st, cfg.Features, cfg.Dataset, progress)
+	if err != nil {
+		return BaselineReport{}, nil, err
+	}
+	rep, _ := valBaselines(ds)
+	return rep, ds, nil
+}
+
+// valBaselines locates every validation session with both classical methods.
+func valBaselines(ds *dataset.Dataset) (BaselineReport, []trainer.Baseline) {
+	val := ds.Val
+	R := len(ds.Receivers)
+	cen := make([]float32, 0, 2*val.Len())
+	lsq := make([]float32, 0, 2*val.Len())
+	var ce, le []float64
+	for i := 0; i < val.Len(); i++ {
+		c, l := baseline.Locate(val.PowerDB[i*R:(i+1)*R], ds.Receivers, val.Present[i*R:(i+1)*R])
+		cen = append(cen, float32(c[0]), float32(c[1]))
+		lsq = append(lsq, float32(l[0]), float32(l[1]))
+		lat, lon := float64(val.Y[2*i]), float64(val.Y[2*i+1])
+		ce = append(ce, geo.HaversineKm(lat, lon, c[0], c[1]))
+		le = append(le, geo.HaversineKm(lat, lon, l[0], l[1]))
+	}
+	return BaselineReport{Centroid: baseline.Summarize(ce), LeastSquares: baseline.Summarize(le)},
+		[]trainer.Baseline{{Name: "centroid", Positions: cen}, {Name: "least_squares", Positions: lsq}}
+}
+
+// TrainOptions control a training job; the zero value trains into a new run
+// directory without output.
+type TrainOptions struct {
+	// ResumeDir continues the run in this directory from its last checkpoint.
+	ResumeDir string
+	// SimulateIfEmpty generates the configured synthetic dataset first when
+	// the store holds no session (what `make train` does on a fresh clone).
+	SimulateIfEmpty bool
+	// Progress receives progress bars; Log receives start-up lines and the
+	// summary. Either may be nil.
+	Progress io.Writer
+	Log      io.Writer
+}
+
+// TrainResult says where the run went and how it ended.
+type TrainResult struct {
+	RunDir   string
+	Backend  string
+	Summary  *trainer.Summary
+	Baseline BaselineReport
+	Dataset  dataset.Report
+}
+
+// Train runs the main job: (simulate,) load the dataset, evaluate the
+// baseline on the validation split, train, and leave everything in the run
+// directory.
+func Train(ctx context.Context, cfg config.Config, o TrainOptions) (*TrainResult, error) {
+	logw := o.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	spec, why, err := trainer.ResolveBackend(cfg.Run.Backend, trainer.DefaultSearchRoots())
+	if err != nil {
+		return nil, err
+	}
+	backend, err := trainer.NewBackend(spec)
+	if err != nil {
+		return nil, err
+	}
+	defer backend.Finalize()
+	fmt.Fprintf(logw, "backend: %s (%s)\n", backend.Description(), why)
+
+	st, err := OpenStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if o.SimulateIfEmpty {
+		ids, err := dataset.ListSessions(ctx, st, cfg.Dataset.Prefix)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			fmt.Fprintf(logw, "no sessions in %s: simulating %d (seed %d)\n", st, cfg.Simulate.Sessions, cfg.Simulate.Seed)
+			if _, err := Simulate(ctx, cfg, o.Progress); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	ds, err := dataset.Load(ctx, st, cfg.Features, cfg.Dataset, o.Progress)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(logw, "dataset: %s\n", ds.Report)
+	fmt.Fprintf(logw, "split: %d train / %d val sessions (by session, seed %d)\n", ds.Train.Len(), ds.Val.Len(), cfg.Dataset.SplitSeed)
+	brep, bases := valBaselines(ds)
+	fmt.Fprintf(logw, "classical baseline on val: centroid median %.1f km, least squares median %.1f km\n",
+		brep.Centroid.MedianKm, brep.LeastSquares.MedianKm)
+
+	runDir := o.ResumeDir
+	if runDir == "" {
+		name := cfg.Run.Name
+		if name == "" {
+			name = "rf-localization_" + time.Now().UTC().Format("20060102_150405")
+		}
+		runDir = filepath.Join(cfg.Run.Dir, name)
+		if _, err := os.Stat(runDir); err == nil {
+			return nil, fmt.Errorf("run directory %s already exists (use --resume %s to continue it, or another run.name)", runDir, runDir)
+		}
+	}
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create run directory: %w", err)
+	}
+	if err := writeRunFiles(runDir, cfg, ds, brep, spec); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(logw, "run directory: %s\n", runDir)
+
+	data := trainer.Data{
+		Train:        trainer.Split{X: ds.Train.X, Y: ds.Train.Y, IDs: ds.Train.IDs},
+		Val:          trainer.Split{X: ds.Val.X, Y: ds.Val.Y, IDs: ds.Val.IDs},
+		ValBaselines: bases,
+		InputShape:   [3]int{len(ds.Receivers), ds.NMels, ds.Frames},
+	}
+	sum, err := trainer.Train(ctx, backend, data, cfg.Model, cfg.Train, trainer.RunOptions{
+		RunDir:   runDir,
+		Resume:   o.ResumeDir != "",
+		Progress: o.Progress,
+		Log:      logw,
+	})
+	res := &TrainResult{RunDir: runDir, Backend: spec, Summary: sum, Baseline: brep, Dataset: ds.Report}
+	if err != nil {
+		return res, fmt.Errorf("train (run directory %s): %w", runDir, err)
+	}
+	return res, nil
+}
+
+// writeRunFiles saves the resolved config and the dataset report.
+func writeRunFiles(dir string, cfg config.Config, ds *dataset.Dataset, b BaselineReport, backend string) error {
+	y, err := cfg.YAML()
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "config.yaml"), y); err != nil {
+		return err
+	}
+	rep := fmt.Sprintf("backend: %s\nfeature_key: %s\nsample_rate_hz: %g\ntrain_sessions: %d\nval_sessions: %d\n%s\nbaseline_val: centroid %+v, least_squares %+v\n",
+		backend, ds.FeatureKey, ds.SampleRateHz, ds.Train.Len(), ds.Val.Len(), ds.Report, b.Centroid, b.LeastSquares)
+	return writeFileAtomic(filepath.Join(dir, "dataset.txt"), []byte(rep))
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(b)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

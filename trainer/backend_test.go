@@ -1,0 +1,377 @@
+package trainer
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// fakeTree builds files (paths relative to root) and returns root.
+func fakeTree(t *testing.T, files ...string) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, f := range files {
+		p := filepath.Join(root, f)
+		if strings.HasSuffix(f, "/") {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("fake"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func envMap(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// rootsIn returns SearchRoots confined to root: home root/home, cache root/cache,
+// site-packages root/sp, go-xla dirs root/home/.local/lib/go-xla and root/usr/go-xla,
+// /dev at root/dev; no nvidia-smi.
+func rootsIn(root string, env map[string]string, compiled ...string) SearchRoots {
+	return SearchRoots{
+		Getenv:       envMap(env),
+		Home:         filepath.Join(root, "home"),
+		Cache:        filepath.Join(root, "cache"),
+		SitePackages: []string{filepath.Join(root, "sp")},
+		GoXLADirs:    []string{filepath.Join(root, "home/.local/lib/go-xla"), filepath.Join(root, "usr/go-xla")},
+		ORTDirs:      []string{filepath.Join(root, "home/.local/lib/onnxruntime")},
+		DevDir:       filepath.Join(root, "dev"),
+		Compiled:     compiled,
+	}
+}
+
+const (
+	cpuPluginRel  = "cache/pjrt-cpu/" + PJRTCPUVersion + "/pjrt_c_api_cpu_plugin.so"
+	ortLibRel     = "cache/onnxruntime/" + ONNXRuntimeVersion + "/libonnxruntime.so"
+	jaxCUDA12Rel  = "sp/jax_plugins/xla_cuda12/xla_cuda_plugin.so"
+	jaxCUDA13Rel  = "sp/jax_plugins/xla_cuda13/xla_cuda_plugin.so"
+	goXLACUDARel  = "usr/go-xla/nvidia/pjrt_c_api_cuda_plugin.so"
+	fakeGPUDevice = "dev/nvidia0"
+)
+
+func TestResolveBackend(t *testing.T) {
+	all := []string{"go", "xla", "onnx", "onnxruntime"}
+	tests := []struct {
+		name       string
+		files      []string
+		configured string
+		env        map[string]string
+		compiled   []string
+		want       string
+		whyHas     string
+	}{
+		{name: "config wins over env", configured: "onnx:cpu", env: map[string]string{EnvBackend: "go"}, want: "onnx:cpu", whyHas: "config"},
+		{name: "config normalised", configured: " xla ", want: "xla:cpu"},
+		{name: "config plugin path kept", configured: "xla:/opt/p/pjrt_c_api_cpu_plugin.so,noshared_buffers", want: "xla:/opt/p/pjrt_c_api_cpu_plugin.so,noshared_buffers"},
+		{name: "onnxruntime alias", configured: "onnxruntime", want: "onnx:cpu"},
+		{name: "env used without config", env: map[string]string{EnvBackend: "xla:cuda"}, want: "xla:cuda", whyHas: EnvBackend},
+		{name: "auto: xla cpu preferred", files: []string{cpuPluginRel, ortLibRel}, want: "xla:cpu", whyHas: "pjrt_c_api_cpu_plugin.so"},
+		{name: "auto: onnx when no plugin", files: []string{ortLibRel}, want: "onnx:cpu", whyHas: "libonnxruntime.so"},
+		{name: "auto: onnx via env library", files: []string{"elsewhere/libonnxruntime.so"}, env: map[string]string{EnvORTLibrary: "@/elsewhere/libonnxruntime.so"}, want: "onnx:cpu"},
+		{name: "auto: xla not compiled", files: []string{cpuPluginRel, ortLibRel}, compiled: []string{"go", "onnx"}, want: "onnx:cpu", whyHas: "not compiled"},
+		{name: "auto: onnx not compiled", files: []string{ortLibRel}, compiled: []string{"go", "xla"}, want: "go", whyHas: "WARNING"},
+		{name: "auto: nothing installed", want: "go", whyHas: InstallPJRTCPU},
+		{name: "auto: GPU and JAX plugin", files: []string{fakeGPUDevice, jaxCUDA12Rel, cpuPluginRel}, want: "xla:cuda", whyHas: "xla_cuda12"},
+		{name: "auto: GPU without plugin falls back", files: []string{fakeGPUDevice, cpuPluginRel}, want: "xla:cpu", whyHas: "no CUDA PJRT plugin: looked in"},
+		{name: "auto: plugin without GPU ignored", files: []string{jaxCUDA12Rel, cpuPluginRel}, want: "xla:cpu"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := fakeTree(t, tc.files...)
+			env := map[string]string{}
+			for k, v := range tc.env {
+				env[k] = strings.ReplaceAll(v, "@", root)
+			}
+			compiled := tc.compiled
+			if compiled == nil {
+				compiled = all
+			}
+			spec, why, err := ResolveBackend(tc.configured, rootsIn(root, env, compiled...))
+			if err != nil {
+				t.Fatalf("ResolveBackend: %v", err)
+			}
+			if spec != tc.want {
+				t.Errorf("spec = %q, want %q (why: %s)", spec, tc.want, why)
+			}
+			if !strings.Contains(why, tc.whyHas) {
+				t.Errorf("why = %q, want it to contain %q", why, tc.whyHas)
+			}
+		})
+	}
+}
+
+func TestResolveBackendErrors(t *testing.T) {
+	root := t.TempDir()
+	for _, tc := range []struct{ configured, env string }{
+		{configured: "tpu"},
+		{configured: "xla:relative/plugin.so"},
+		{env: "nonsense:x"},
+	} {
+		_, _, err := ResolveBackend(tc.configured, rootsIn(root, map[string]string{EnvBackend: tc.env}))
+		if err == nil {
+			t.Errorf("ResolveBackend(%q, env %q): no error", tc.configured, tc.env)
+		}
+	}
+}
+
+func TestBackendConfig(t *testing.T) {
+	root := fakeTree(t, cpuPluginRel, ortLibRel, jaxCUDA13Rel, "sp/nvidia/cu13/lib/")
+	roots := rootsIn(root, nil)
+
+	config, env, err := BackendConfig("xla:cpu,noshared_buffers", roots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "xla:" + filepath.Join(root, cpuPluginRel) + ",noshared_buffers"; config != want {
+		t.Errorf("xla:cpu config = %q, want %q", config, want)
+	}
+	if len(env) != 0 {
+		t.Errorf("xla:cpu env = %v, want none", env)
+	}
+
+	config, env, err = BackendConfig("onnx", roots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if config != "onnx:cpu" || env[EnvORTLibrary] != filepath.Join(root, ortLibRel) {
+		t.Errorf("onnx: config %q env %v", config, env)
+	}
+
+	config, _, err = BackendConfig("xla:cuda", roots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "xla:" + filepath.Join(root, jaxCUDA13Rel); config != want {
+		t.Errorf("xla:cuda config = %q, want %q", config, want)
+	}
+
+	if config, _, err = BackendConfig("go", roots); err != nil || config != "go" {
+		t.Errorf("go: %q, %v", config, err)
+	}
+}
+
+func TestBackendConfigMissing(t *testing.T) {
+	root := t.TempDir()
+	roots := rootsIn(root, nil)
+	for spec, mention := range map[string]string{
+		"xla:cpu":                    InstallPJRTCPU,
+		"onnx:cpu":                   InstallORT,
+		"xla:cuda":                   "looked in",
+		"xla:/nonexistent/plugin.so": "/nonexistent/plugin.so",
+	} {
+		_, _, err := BackendConfig(spec, roots)
+		if err == nil {
+			t.Errorf("%s: no error", spec)
+			continue
+		}
+		if !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: error %v does not wrap ErrNotFound", spec, err)
+		}
+		if !strings.Contains(err.Error(), mention) {
+			t.Errorf("%s: error %q does not mention %q", spec, err, mention)
+		}
+	}
+}
+
+func TestFindCPUPlugin(t *testing.T) {
+	t.Run("cache", func(t *testing.T) {
+		root := fakeTree(t, cpuPluginRel, "home/.local/lib/go-xla/pjrt_c_api_cpu_v0.114.0_plugin.so")
+		got, _ := FindCPUPlugin(rootsIn(root, nil))
+		if want := filepath.Join(root, cpuPluginRel); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	})
+	t.Run("env dir first", func(t *testing.T) {
+		root := fakeTree(t, cpuPluginRel, "mine/pjrt_c_api_cpu_plugin.so")
+		got, _ := FindCPUPlugin(rootsIn(root, map[string]string{EnvPJRTPluginPath: filepath.Join(root, "nowhere") + ":" + filepath.Join(root, "mine")}))
+		if want := filepath.Join(root, "mine/pjrt_c_api_cpu_plugin.so"); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	})
+	t.Run("go-xla versioned, newest", func(t *testing.T) {
+		root := fakeTree(t, "usr/go-xla/pjrt_c_api_cpu_v0.98.0_plugin.so", "usr/go-xla/pjrt_c_api_cpu_v0.99.1_plugin.so")
+		got, _ := FindCPUPlugin(rootsIn(root, nil))
+		if want := filepath.Join(root, "usr/go-xla/pjrt_c_api_cpu_v0.99.1_plugin.so"); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	})
+	t.Run("none", func(t *testing.T) {
+		root := t.TempDir()
+		got, looked := FindCPUPlugin(rootsIn(root, nil))
+		if got != "" || len(looked) == 0 {
+			t.Errorf("got %q, looked %v", got, looked)
+		}
+	})
+}
+
+func TestFindCUDAPlugin(t *testing.T) {
+	tests := []struct {
+		name    string
+		files   []string
+		env     map[string]string
+		want    string
+		libDirs []string
+	}{
+		{
+			name:    "JAX cuda13 before cuda12",
+			files:   []string{jaxCUDA12Rel, jaxCUDA13Rel, "sp/nvidia/cu13/lib/", "sp/nvidia/cudnn/lib/", "sp/nvidia/README"},
+			want:    jaxCUDA13Rel,
+			libDirs: []string{"sp/nvidia/cu13/lib", "sp/nvidia/cudnn/lib"},
+		},
+		{
+			name:    "JAX cuda12",
+			files:   []string{jaxCUDA12Rel, "sp/nvidia/cublas/lib/"},
+			want:    jaxCUDA12Rel,
+			libDirs: []string{"sp/nvidia/cublas/lib"},
+		},
+		{
+			name:  "env file wins over site-packages",
+			files: []string{jaxCUDA13Rel, "opt/cuda_plugin/xla_cuda_plugin.so"},
+			env:   map[string]string{EnvPJRTPluginPath: "@/opt/cuda_plugin/xla_cuda_plugin.so"},
+			want:  "opt/cuda_plugin/xla_cuda_plugin.so",
+		},
+		{
+			name:    "env dir",
+			files:   []string{jaxCUDA13Rel, "opt/p/pjrt_c_api_cuda_plugin.so", "opt/p/nvidia/cu13/lib/"},
+			env:     map[string]string{EnvPJRTPluginPath: "@/opt/p"},
+			want:    "opt/p/pjrt_c_api_cuda_plugin.so",
+			libDirs: []string{"opt/p/nvidia/cu13/lib"},
+		},
+		{
+			name:  "GOMLX_BACKEND path",
+			files: []string{jaxCUDA13Rel, "x/pjrt_c_api_cuda_plugin.so"},
+			env:   map[string]string{EnvBackend: "xla:@/x/pjrt_c_api_cuda_plugin.so,preallocate=false"},
+			want:  "x/pjrt_c_api_cuda_plugin.so",
+		},
+		{
+			name:  "env cpu plugin is not a CUDA plugin",
+			files: []string{jaxCUDA12Rel, "opt/pjrt_c_api_cpu_plugin.so"},
+			env:   map[string]string{EnvPJRTPluginPath: "@/opt/pjrt_c_api_cpu_plugin.so"},
+			want:  jaxCUDA12Rel,
+		},
+		{
+			name:    "go-xla nvidia dir",
+			files:   []string{goXLACUDARel, "usr/go-xla/nvidia/cu13/lib/"},
+			want:    goXLACUDARel,
+			libDirs: []string{"usr/go-xla/nvidia/cu13/lib"},
+		},
+		{
+			name:  "home go-xla before /usr/local",
+			files: []string{goXLACUDARel, "home/.local/lib/go-xla/nvidia/pjrt_c_api_cuda_plugin.so"},
+			want:  "home/.local/lib/go-xla/nvidia/pjrt_c_api_cuda_plugin.so",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := fakeTree(t, tc.files...)
+			env := map[string]string{}
+			for k, v := range tc.env {
+				env[k] = strings.ReplaceAll(v, "@", root)
+			}
+			path, libDirs, looked, err := FindCUDAPlugin(rootsIn(root, env))
+			if err != nil {
+				t.Fatalf("FindCUDAPlugin: %v", err)
+			}
+			if want := filepath.Join(root, tc.want); path != want {
+				t.Errorf("path = %q, want %q", path, want)
+			}
+			var wantDirs []string
+			for _, d := range tc.libDirs {
+				wantDirs = append(wantDirs, filepath.Join(root, d))
+			}
+			if !slices.Equal(libDirs, wantDirs) {
+				t.Errorf("libDirs = %v, want %v", libDirs, wantDirs)
+			}
+			if len(looked) == 0 || looked[len(looked)-1] != path {
+				t.Errorf("looked = %v, want it to end with %q", looked, path)
+			}
+		})
+	}
+
+	t.Run("none", func(t *testing.T) {
+		root := fakeTree(t, "sp/jax_plugins/other/x.so")
+		_, _, looked, err := FindCUDAPlugin(rootsIn(root, nil))
+		if !errors.Is(err, ErrNotFound) {
+			t.Fatalf("err = %v, want ErrNotFound", err)
+		}
+		for _, p := range []string{jaxCUDA13Rel, jaxCUDA12Rel, goXLACUDARel} {
+			if !slices.Contains(looked, filepath.Join(root, p)) {
+				t.Errorf("looked %v does not include %s", looked, p)
+			}
+			if !strings.Contains(err.Error(), filepath.Join(root, p)) {
+				t.Errorf("error %q does not name %s", err, p)
+			}
+		}
+	})
+}
+
+func TestHasGPU(t *testing.T) {
+	root := fakeTree(t, "dev/null", "dev/nvidiactl")
+	r := rootsIn(root, nil)
+	if gpu, _ := r.HasGPU(); gpu {
+		t.Error("nvidiactl alone is not a GPU")
+	}
+	r.NvidiaSMI = func() bool { return true }
+	if gpu, how := r.HasGPU(); !gpu || how != "nvidia-smi" {
+		t.Errorf("HasGPU with nvidia-smi = %v, %q", gpu, how)
+	}
+	root = fakeTree(t, fakeGPUDevice)
+	if gpu, how := rootsIn(root, nil).HasGPU(); !gpu || !strings.HasSuffix(how, "nvidia0") {
+		t.Errorf("HasGPU with /dev/nvidia0 = %v, %q", gpu, how)
+	}
+}
+
+// TestNewBackend uses the real registry: "go" always works; "xla:cpu" with an
+// empty cache must fail naming the installer, and is created for real when
+// the plugin is installed (scripts/install-pjrt-cpu.sh).
+func TestNewBackend(t *testing.T) {
+	b, err := NewBackend("go")
+	if err != nil {
+		t.Fatalf(`NewBackend("go"): %v`, err)
+	}
+	b.Finalize()
+
+	if _, err := NewBackend("tpu"); err == nil {
+		t.Error(`NewBackend("tpu"): no error`)
+	}
+
+	installed, _ := FindCPUPlugin(DefaultSearchRoots())
+
+	t.Run("missing plugin", func(t *testing.T) {
+		t.Setenv("HOME", t.TempDir())
+		t.Setenv(EnvCache, t.TempDir())
+		t.Setenv(EnvPJRTPluginPath, "")
+		_, err := NewBackend("xla:cpu")
+		if err == nil || !strings.Contains(err.Error(), InstallPJRTCPU) {
+			t.Errorf(`NewBackend("xla:cpu") with no plugin: %v; want an error naming %s`, err, InstallPJRTCPU)
+		}
+	})
+
+	t.Run("installed plugin", func(t *testing.T) {
+		if installed == "" {
+			t.Skipf("no XLA CPU plugin installed (run %s)", InstallPJRTCPU)
+		}
+		if !DefaultSearchRoots().isCompiled("xla") {
+			t.Skip("xla backend not compiled in (cgo disabled or -tags noxla)")
+		}
+		b, err := NewBackend("xla:cpu")
+		if err != nil {
+			t.Fatalf(`NewBackend("xla:cpu"): %v`, err)
+		}
+		defer b.Finalize()
+		if b.Name() != "xla" {
+			t.Errorf("Name() = %q", b.Name())
+		}
+	})
+}

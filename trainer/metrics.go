@@ -1,0 +1,241 @@
+package trainer
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/heimdall-sdr/trainer/geo"
+)
+
+// Expected shares of a 2-D Gaussian inside its 1-sigma and 2-sigma ellipse:
+// 1 - exp(-k^2/2).
+var (
+	GaussianWithin1Sigma = 1 - math.Exp(-0.5)
+	GaussianWithin2Sigma = 1 - math.Exp(-2)
+)
+
+// BaselineMetrics are a classical baseline's errors on the val set.
+type BaselineMetrics struct {
+	Name     string  `json:"name"`
+	KmMean   float64 `json:"km_mean"`
+	KmMedian float64 `json:"km_median"`
+	KmP90    float64 `json:"km_p90"`
+}
+
+// EvalMetrics are the model's metrics on a set of samples.
+type EvalMetrics struct {
+	N         int     `json:"n"`
+	Loss      float64 `json:"loss"`       // Gaussian NLL (degrees).
+	MSETerm   float64 `json:"mse_term"`   // mean (y-mu)^2/(2 sigma^2).
+	LogTerm   float64 `json:"log_term"`   // mean ln sigma.
+	MAE       float64 `json:"mae"`        // mean |y - mu| over lat and lon, degrees.
+	SigmaMean float64 `json:"sigma_mean"` // degrees.
+	SigmaMin  float64 `json:"sigma_min"`
+	SigmaMax  float64 `json:"sigma_max"`
+	KmMean    float64 `json:"km_mean"` // haversine error.
+	KmStd     float64 `json:"km_std"`
+	KmMedian  float64 `json:"km_median"`
+	KmP90     float64 `json:"km_p90"`
+	// Within1Sigma and Within2Sigma are the shares of samples whose truth is
+	// inside the predicted axis-aligned k-sigma ellipse
+	// ((dlat/σlat)^2 + (dlon/σlon)^2 <= k^2); a calibrated Gaussian gives
+	// 39.3% and 86.5%.
+	Within1Sigma float64           `json:"within_1sigma"`
+	Within2Sigma float64           `json:"within_2sigma"`
+	Baselines    []BaselineMetrics `json:"baselines,omitempty"`
+}
+
+// Evaluate computes EvalMetrics from flat [N, 2] truth y, predicted
+// positions pos and sigmas (degrees), plus the baselines' km errors.
+func Evaluate(y, pos, sigma []float32, baselines []Baseline) EvalMetrics {
+	m := EvalMetrics{N: len(y) / 2}
+	if m.N == 0 {
+		return m
+	}
+	m.Loss, m.MSETerm, m.LogTerm = GaussianNLLGo(y, pos, sigma)
+	m.SigmaMin, m.SigmaMax = math.Inf(1), math.Inf(-1)
+	for i := range y {
+		m.MAE += math.Abs(float64(y[i]) - float64(pos[i]))
+		s := float64(sigma[i])
+		m.SigmaMean += s
+		m.SigmaMin = math.Min(m.SigmaMin, s)
+		m.SigmaMax = math.Max(m.SigmaMax, s)
+	}
+	m.MAE /= float64(len(y))
+	m.SigmaMean /= float64(len(y))
+	km := KmErrors(y, pos)
+	m.KmMean, m.KmStd = meanStd(km)
+	m.KmMedian, m.KmP90 = Percentile(km, 50), Percentile(km, 90)
+	m.Within1Sigma, m.Within2Sigma = Calibration(y, pos, sigma)
+	for _, b := range baselines {
+		bkm := KmErrors(y, b.Positions)
+		mean, _ := meanStd(bkm)
+		m.Baselines = append(m.Baselines, BaselineMetrics{
+			Name: b.Name, KmMean: mean, KmMedian: Percentile(bkm, 50), KmP90: Percentile(bkm, 90),
+		})
+	}
+	return m
+}
+
+// KmErrors returns the haversine distance in km between each truth and
+// prediction ([N, 2] lat, lon degrees).
+func KmErrors(y, pos []float32) []float64 {
+	out := make([]float64, len(y)/2)
+	for i := range out {
+		out[i] = geo.HaversineKm(float64(y[2*i]), float64(y[2*i+1]), float64(pos[2*i]), float64(pos[2*i+1]))
+	}
+	return out
+}
+
+// Calibration returns the shares of samples whose truth lies inside the
+// predicted axis-aligned 1-sigma and 2-sigma ellipses.
+func Calibration(y, pos, sigma []float32) (within1, within2 float64) {
+	n := len(y) / 2
+	if n == 0 {
+		return math.NaN(), math.NaN()
+	}
+	for i := range n {
+		dLat := (float64(y[2*i]) - float64(pos[2*i])) / math.Max(float64(sigma[2*i]), SigmaFloor)
+		dLon := (float64(y[2*i+1]) - float64(pos[2*i+1])) / math.Max(float64(sigma[2*i+1]), SigmaFloor)
+		r2 := dLat*dLat + dLon*dLon
+		if r2 <= 1 {
+			within1++
+		}
+		if r2 <= 4 {
+			within2++
+		}
+	}
+	return within1 / float64(n), within2 / float64(n)
+}
+
+// Percentile returns the p-th percentile (0..100) of values with linear
+// interpolation between closest ranks (NumPy's default); NaN when empty.
+func Percentile(values []float64, p float64) float64 {
+	if len(values) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(values)
+	slices.Sort(s)
+	pos := p / 100 * float64(len(s)-1)
+	lo := int(math.Floor(pos))
+	hi := min(lo+1, len(s)-1)
+	return s[lo] + (pos-float64(lo))*(s[hi]-s[lo])
+}
+
+// meanStd returns the mean and population standard deviation.
+func meanStd(v []float64) (mean, std float64) {
+	if len(v) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	for _, x := range v {
+		mean += x
+	}
+	mean /= float64(len(v))
+	for _, x := range v {
+		std += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(std / float64(len(v)))
+}
+
+// TrainMetrics are training-batch metrics averaged over the steps since the
+// previous evaluation (batch statistics: dropout on, BatchNorm in training
+// mode).
+type TrainMetrics struct {
+	Loss      float64 `json:"loss"`
+	MSETerm   float64 `json:"mse_term"`
+	LogTerm   float64 `json:"log_term"`
+	MAE       float64 `json:"mae"`
+	SigmaMean float64 `json:"sigma_mean"`
+}
+
+// EpochMetrics is one evaluation point: one line of metrics.jsonl.
+type EpochMetrics struct {
+	Epoch        int          `json:"epoch"`
+	Step         int64        `json:"step"`
+	Train        TrainMetrics `json:"-"`
+	Val          EvalMetrics  `json:"-"`
+	LR           float64      `json:"lr"`
+	SamplesPerS  float64      `json:"samples_per_s"`
+	EpochSeconds float64      `json:"epoch_seconds"`
+	Best         bool         `json:"best"`
+}
+
+// Flat returns the metrics as the flat keys written to metrics.jsonl:
+// epoch, step, lr, samples_per_s, epoch_seconds, best, train/*, val/*
+// (val/baseline_<name>_km_* for baselines).
+func (e EpochMetrics) Flat() map[string]any {
+	m := map[string]any{
+		"epoch": e.Epoch, "step": e.Step, "lr": e.LR,
+		"samples_per_s": e.SamplesPerS, "epoch_seconds": e.EpochSeconds, "best": e.Best,
+		"train/loss": e.Train.Loss, "train/mse_term": e.Train.MSETerm, "train/log_term": e.Train.LogTerm,
+		"train/mae": e.Train.MAE, "train/sigma_mean": e.Train.SigmaMean,
+		"val/loss": e.Val.Loss, "val/mse_term": e.Val.MSETerm, "val/log_term": e.Val.LogTerm,
+		"val/mae": e.Val.MAE, "val/sigma_mean": e.Val.SigmaMean, "val/sigma_min": e.Val.SigmaMin,
+		"val/sigma_max": e.Val.SigmaMax, "val/position_error_mean": e.Val.KmMean,
+		"val/position_error_std": e.Val.KmStd, "val/km_median": e.Val.KmMedian, "val/km_p90": e.Val.KmP90,
+		"val/within_1sigma": e.Val.Within1Sigma, "val/within_2sigma": e.Val.Within2Sigma,
+	}
+	for _, b := range e.Val.Baselines {
+		p := "val/baseline_" + b.Name
+		m[p+"_km_mean"], m[p+"_km_median"], m[p+"_km_p90"] = b.KmMean, b.KmMedian, b.KmP90
+	}
+	for k, v := range m { // JSON has no NaN/Inf.
+		if f, ok := v.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			m[k] = nil
+		}
+	}
+	return m
+}
+
+// Summary is the outcome of a run, written as RUN_DIR/summary.json.
+type Summary struct {
+	RunDir         string  `json:"run_dir"`
+	Backend        string  `json:"backend"`
+	Preset         string  `json:"preset"`
+	Params         int     `json:"params"`
+	Epochs         int     `json:"epochs"` // epochs evaluated (last evaluation's epoch).
+	Steps          int64   `json:"steps"`  // global steps done.
+	StepsPerEpoch  int     `json:"steps_per_epoch"`
+	StopReason     string  `json:"stop_reason"` // "completed", "early_stopping", "max_steps".
+	BestEpoch      int     `json:"best_epoch"`
+	BestStep       int64   `json:"best_step"`
+	BestCheckpoint string  `json:"best_checkpoint"`
+	SamplesPerS    float64 `json:"samples_per_s"` // batch / median step time.
+	TrainSeconds   float64 `json:"train_seconds"` // wall time of this invocation.
+	// Val are the best checkpoint's metrics on the val set.
+	Val EvalMetrics `json:"val"`
+}
+
+// WriteText prints the summary as a text table.
+func (s *Summary) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, args...)) }
+	row("run dir", "%s", s.RunDir)
+	row("backend", "%s", s.Backend)
+	row("model", "%s, %d parameters", s.Preset, s.Params)
+	row("stopped", "%s after epoch %d (step %d, %d steps/epoch)", s.StopReason, s.Epochs, s.Steps, s.StepsPerEpoch)
+	row("best", "epoch %d (step %d), val loss %.4f", s.BestEpoch, s.BestStep, s.Val.Loss)
+	row("throughput", "%.1f samples/s", s.SamplesPerS)
+	row("val samples", "%d", s.Val.N)
+	fmt.Fprintf(tw, "\nestimator\tkm mean\tkm median\tkm p90\n")
+	fmt.Fprintf(tw, "LocalizationNet\t%.2f\t%.2f\t%.2f\n", s.Val.KmMean, s.Val.KmMedian, s.Val.KmP90)
+	for _, b := range s.Val.Baselines {
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\n", b.Name, b.KmMean, b.KmMedian, b.KmP90)
+	}
+	fmt.Fprintf(tw, "\ncalibration\tobserved\tGaussian\n")
+	fmt.Fprintf(tw, "inside 1-sigma\t%.1f%%\t%.1f%%\n", 100*s.Val.Within1Sigma, 100*GaussianWithin1Sigma)
+	fmt.Fprintf(tw, "inside 2-sigma\t%.1f%%\t%.1f%%\n", 100*s.Val.Within2Sigma, 100*GaussianWithin2Sigma)
+	fmt.Fprintf(tw, "sigma (deg)\tmean %.4f\tmin %.4f, max %.4f\n", s.Val.SigmaMean, s.Val.SigmaMin, s.Val.SigmaMax)
+	return tw.Flush()
+}
+
+// String returns WriteText's table.
+func (s *Summary) String() string {
+	var b strings.Builder
+	_ = s.WriteText(&b)
+	return b.String()
+}

@@ -1,0 +1,170 @@
+package trainer
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/layers"
+	"github.com/gomlx/gomlx/ml/layers/activation"
+	"github.com/gomlx/gomlx/ml/layers/norm"
+	"github.com/gomlx/gomlx/ml/model"
+
+	"github.com/heimdall-sdr/trainer/geo"
+)
+
+// Output sigma bounds in degrees (HEIMDALL.md: softplus, clamp [0.01, 1.0]).
+const (
+	SigmaMinDeg = 0.01
+	SigmaMaxDeg = 1.0
+)
+
+// ModelScope is the scope holding LocalizationNet's variables in a model.Store.
+const ModelScope = "localization_net"
+
+// positionOffset returns the (lat, lon) centre and the scale in degrees the
+// position head is expressed in: out_deg = head * scale + centre.
+func (c ModelConfig) positionOffset() (lat, lon, scale float64) {
+	if !c.NormalizePositions {
+		return 0, 0, 1
+	}
+	lat, lon = geo.Centroid(geo.Receivers)
+	return lat, lon, c.PositionScale
+}
+
+// LocalizationNet builds the network on x shaped [batch, receivers, n_mels,
+// frames] and returns positions [batch, 2] (lat, lon degrees) and
+// uncertainties [batch, 2] (sigma degrees in [SigmaMinDeg, SigmaMaxDeg]).
+//
+// Backbone (channels-last internally): stem conv (stride StemStride) + BN +
+// ReLU; per stage a stride-2 3x3 conv + BN + ReLU downsampling (except the
+// first stage) followed by `depth` residual blocks of two dense 3x3 convs
+// with BN; global average pooling. Two heads of the same shape
+// (Dense -> BN -> ReLU -> Dropout per hidden size, then Dense(2)): the first
+// gives positions (denormalised to degrees), the second sigma =
+// clamp(softplus(h), 0.01, 1.0) in degrees.
+//
+// It panics on an invalid configuration or input shape (graph building).
+func LocalizationNet(scope *model.Scope, cfg ModelConfig, x *graph.Node) (positions, uncertainties *graph.Node) {
+	if err := cfg.Validate(); err != nil {
+		panic(fmt.Errorf("trainer: LocalizationNet: %w", err))
+	}
+	if x.Rank() != 4 {
+		panic(fmt.Errorf("trainer: LocalizationNet: input must be [batch, receivers, n_mels, frames], got %s", x.Shape()))
+	}
+	dims := x.Shape().Dimensions
+	batch, receivers, mels, frames := dims[0], dims[1], dims[2], dims[3]
+	widths, depths, stemStride := cfg.Backbone()
+
+	// Channels-last: [batch, n_mels, frames, receivers].
+	h := graph.TransposeAllAxes(x, 0, 2, 3, 1)
+	h.AssertDims(batch, mels, frames, receivers)
+
+	h = convBNReLU(scope.In("stem"), h, widths[0], cfg.StemKernel, stemStride)
+	hh, ww := ceilDiv(mels, stemStride), ceilDiv(frames, stemStride)
+	h.AssertDims(batch, hh, ww, widths[0])
+
+	for s, width := range widths {
+		stage := scope.In("stage%d", s)
+		if s > 0 {
+			h = convBNReLU(stage.In("down"), h, width, 3, 2)
+			hh, ww = ceilDiv(hh, 2), ceilDiv(ww, 2)
+		}
+		for b := range depths[s] {
+			h = residualBlock(stage.In("block%d", b), h)
+		}
+		h.AssertDims(batch, hh, ww, width)
+	}
+
+	features := graph.ReduceMean(h, 1, 2) // Global average pooling.
+	features.AssertDims(batch, widths[len(widths)-1])
+
+	posHead := head(scope.In("position_head"), cfg, features)
+	sigmaHead := head(scope.In("uncertainty_head"), cfg, features)
+	posHead.AssertDims(batch, 2)
+	sigmaHead.AssertDims(batch, 2)
+
+	lat, lon, scale := cfg.positionOffset()
+	offset := graph.Const(x.Graph(), []float32{float32(lat), float32(lon)})
+	positions = graph.Add(graph.MulScalar(posHead, scale), graph.ExpandAxes(offset, 0))
+	uncertainties = graph.ClipScalar(graph.Softplus(sigmaHead), SigmaMinDeg, SigmaMaxDeg)
+	positions.AssertDims(batch, 2)
+	uncertainties.AssertDims(batch, 2)
+	return positions, uncertainties
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// batchNorm is BatchNorm over the last (feature) axis. The Go backend lacks
+// BatchNormForTraining, so the plain-graph version is used everywhere
+// (UseBackendInference(false)); it is also what exports to ONNX cleanly.
+func batchNorm(scope *model.Scope, x *graph.Node) *graph.Node {
+	return norm.BatchNorm(scope, x, -1).UseBackendInference(false).Done()
+}
+
+// convBNReLU is conv(kernel, stride, same padding, no bias) + BN + ReLU.
+func convBNReLU(scope *model.Scope, x *graph.Node, channels, kernel, stride int) *graph.Node {
+	h := layers.Convolution(scope, x).Channels(channels).KernelSize(kernel).
+		Strides(stride).PadSame().UseBias(false).Done()
+	return activation.Relu(batchNorm(scope, h))
+}
+
+// residualBlock is a ResNet basic block: conv3x3-BN-ReLU-conv3x3-BN, plus
+// the identity, then ReLU.
+func residualBlock(scope *model.Scope, x *graph.Node) *graph.Node {
+	channels := x.Shape().Dimensions[x.Rank()-1]
+	h := convBNReLU(scope.In("a"), x, channels, 3, 1)
+	b := scope.In("b")
+	h = layers.Convolution(b, h).Channels(channels).KernelSize(3).PadSame().UseBias(false).Done()
+	h = batchNorm(b, h)
+	h.AssertDims(x.Shape().Dimensions...)
+	return activation.Relu(graph.Add(h, x))
+}
+
+// head is Dense -> BN -> ReLU -> Dropout per hidden size, then Dense(2).
+func head(scope *model.Scope, cfg ModelConfig, x *graph.Node) *graph.Node {
+	h := x
+	for i, hidden := range cfg.HeadHidden {
+		layer := scope.In("hidden%d", i)
+		h = layers.Dense(layer, h, true, hidden)
+		h = activation.Relu(batchNorm(layer, h))
+		h = layers.DropoutStatic(layer, h, cfg.HeadDropout[i])
+	}
+	return layers.Dense(scope.In("out"), h, true, 2)
+}
+
+// ParamCount returns the number of trainable parameters of LocalizationNet
+// for cfg and the given number of receivers (input channels): conv kernels,
+// BN scale/offset, Dense weights and biases (BN running statistics are not
+// counted, as in PyTorch). Tests check it against a built model.Store.
+func ParamCount(cfg ModelConfig, receivers int) int {
+	widths, depths, _ := cfg.Backbone()
+	conv := func(k, in, out int) int { return k*k*in*out + 2*out } // + BN.
+	n := conv(cfg.StemKernel, receivers, widths[0])
+	for s, w := range widths {
+		if s > 0 {
+			n += conv(3, widths[s-1], w)
+		}
+		n += depths[s] * 2 * conv(3, w, w)
+	}
+	headN := 0
+	in := widths[len(widths)-1]
+	for _, hidden := range cfg.HeadHidden {
+		headN += in*hidden + hidden + 2*hidden
+		in = hidden
+	}
+	headN += in*2 + 2
+	return n + 2*headN
+}
+
+// TrainableParams counts the trainable parameters stored under ModelScope.
+func TrainableParams(store *model.Store) int {
+	n := 0
+	prefix := model.ScopeSeparator + ModelScope + model.ScopeSeparator
+	for v := range store.IterVariables() {
+		if v.Trainable && strings.HasPrefix(v.Scope()+model.ScopeSeparator, prefix) {
+			n += v.Shape().Size()
+		}
+	}
+	return n
+}

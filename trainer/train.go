@@ -1,0 +1,583 @@
+package trainer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"time"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/checkpoint"
+	"github.com/gomlx/gomlx/ml/train"
+	"github.com/gomlx/gomlx/ml/train/metric"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
+	"github.com/gomlx/gomlx/ml/train/optimizer/cosineschedule"
+	"github.com/schollz/progressbar/v3"
+)
+
+// RunOptions are the per-invocation settings of Train. The zero value
+// (except RunDir) is a quiet, fresh run.
+type RunOptions struct {
+	// RunDir receives config.json, checkpoints/, metrics.jsonl,
+	// summary.json and plots/. Required.
+	RunDir string
+	// Resume continues from the latest checkpoint in RunDir/checkpoints
+	// (global step, weights, optimizer and schedule state, RNG, data
+	// position, early-stopping state). Without it, a RunDir that already
+	// holds checkpoints is an error.
+	Resume bool
+	// Progress receives a progress bar (loss, steps/s, ETA); nil: none.
+	Progress io.Writer
+	// Log receives start-up information and one line per evaluation; nil:
+	// discarded.
+	Log io.Writer
+	// OnEpoch is called after each evaluation, once the checkpoint and the
+	// metrics line are written (e.g. for experiment tracking). An error
+	// stops the run and is returned.
+	OnEpoch func(EpochMetrics) error
+	// NoPlots skips writing RUN_DIR/plots.
+	NoPlots bool
+}
+
+// ErrNonFiniteLoss is matched (errors.Is) by a *NonFiniteLossError.
+var ErrNonFiniteLoss = errors.New("non-finite loss")
+
+// NonFiniteLossError reports a NaN or Inf loss; the run stops without
+// saving, so the latest checkpoint stays the last good one.
+type NonFiniteLossError struct {
+	Phase          string // "train" (batch loss) or "val".
+	Step           int64  // global step (1-based) whose loss was not finite.
+	Loss           float64
+	LastCheckpoint string // base name of the last good checkpoint, "" if none.
+}
+
+func (e *NonFiniteLossError) Error() string {
+	ck := e.LastCheckpoint
+	if ck == "" {
+		ck = "none"
+	}
+	return fmt.Sprintf("trainer: %s loss is %v at step %d: run stopped; last good checkpoint: %s", e.Phase, e.Loss, e.Step, ck)
+}
+
+// Is makes errors.Is(err, ErrNonFiniteLoss) true.
+func (e *NonFiniteLossError) Is(target error) bool { return target == ErrNonFiniteLoss }
+
+// errEarlyStop is returned by the evaluation hook to end train.Loop.
+var errEarlyStop = errors.New("early stopping")
+
+// Indices of the train step's metric outputs: train.Trainer puts the batch
+// loss and its moving average first, then ours (trainMetrics).
+const (
+	metricLoss = iota
+	metricLossEMA
+	metricMSE
+	metricLog
+	metricMAE
+	metricSigma
+	numMetrics
+)
+
+func trainMetrics() []metric.Interface {
+	m := func(name string, fn func(labels, preds []*graph.Node) *graph.Node) metric.Interface {
+		return metric.NewBaseMetric(name, name, metric.LossMetricType,
+			func(_ *model.Scope, labels, preds []*graph.Node) *graph.Node { return fn(labels, preds) }, nil)
+	}
+	return []metric.Interface{
+		m("mse_term", func(l, p []*graph.Node) *graph.Node { mse, _ := GaussianNLLTerms(l[0], p[0], p[1]); return mse }),
+		m("log_term", func(l, p []*graph.Node) *graph.Node { _, lt := GaussianNLLTerms(l[0], p[0], p[1]); return lt }),
+		m("mae", func(l, p []*graph.Node) *graph.Node { return graph.ReduceAllMean(graph.Abs(graph.Sub(l[0], p[0]))) }),
+		m("sigma_mean", func(_, p []*graph.Node) *graph.Node { return graph.ReduceAllMean(p[1]) }),
+	}
+}
+
+// newTrainer builds the GoMLX trainer: LocalizationNet, Gaussian NLL, AdamW
+// with a cosine schedule from lr to min lr over totalSteps.
+func newTrainer(backend compute.Backend, store *model.Store, mcfg ModelConfig, tcfg TrainConfig, totalSteps int) *train.Trainer {
+	modelFn := func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
+		g := inputs[0].Graph()
+		if scope.IsTraining(g) {
+			cosineschedule.New(scope, g, dtypes.Float32).
+				LearningRate(tcfg.LearningRate).
+				MinLearningRate(tcfg.MinLearningRate).
+				PeriodSteps(totalSteps).
+				Done()
+		}
+		pos, sigma := LocalizationNet(scope.In(ModelScope), mcfg, inputs[0])
+		return []*graph.Node{pos, sigma}
+	}
+	opt := optimizer.Adam().LearningRate(tcfg.LearningRate).WeightDecay(tcfg.WeightDecay).Done()
+	return train.NewTrainer(backend, store, modelFn, lossFn, opt, trainMetrics(), nil)
+}
+
+// newStore returns a store seeded with seed and carrying the run config.
+func newStore(seed int64, rc RunConfig) (*model.Store, error) {
+	b, err := json.Marshal(rc)
+	if err != nil {
+		return nil, fmt.Errorf("trainer: encode run config: %w", err)
+	}
+	store := model.NewStore()
+	store.SetParam(model.JoinPath(model.RootScopePath, model.ParamInitialSeed), seed)
+	store.SetParam(model.JoinPath(model.RootScopePath, runConfigParam), string(b))
+	return store, nil
+}
+
+// run is the state of one Train invocation, shared by the loop hooks.
+type run struct {
+	ctx        context.Context
+	opts       RunOptions
+	log        io.Writer
+	data       Data
+	shape      [3]int
+	tcfg       TrainConfig
+	spe        int64 // steps per epoch.
+	stopStep   int64
+	ckptDir    string
+	store      *model.Store
+	handler    *checkpoint.Handler
+	evalExec   *model.Exec
+	ix         *checkpointIndex
+	history    []EpochMetrics
+	bar        *progressbar.ProgressBar
+	sums       [numMetrics]float64
+	sumSteps   int64
+	sinceEval  time.Time
+	evalStart  time.Time
+	lastPos    []float32
+	lastSigma  []float32
+	lastEvalAt int64
+}
+
+// Train trains LocalizationNet on data in opts.RunDir with GoMLX's
+// train.Trainer and train.Loop; evaluation, checkpoints, early stopping,
+// metrics.jsonl, progress and the OnEpoch callback are loop hooks. It
+// returns the run summary (also written to RUN_DIR/summary.json).
+func Train(ctx context.Context, backend compute.Backend, data Data, mcfg ModelConfig, tcfg TrainConfig, opts RunOptions) (*Summary, error) {
+	started := time.Now()
+	if backend == nil {
+		return nil, errors.New("trainer: train: nil backend")
+	}
+	if err := errors.Join(mcfg.Validate(), tcfg.Validate()); err != nil {
+		return nil, fmt.Errorf("trainer: invalid config: %w", err)
+	}
+	if err := data.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.RunDir == "" {
+		return nil, errors.New("trainer: train: RunOptions.RunDir is required")
+	}
+	r := &run{ctx: ctx, opts: opts, log: opts.Log, data: data, shape: data.inputShape(), tcfg: tcfg,
+		ckptDir: filepath.Join(opts.RunDir, CheckpointsDir), lastEvalAt: -1}
+	if r.log == nil {
+		r.log = io.Discard
+	}
+	r.spe = int64(data.Train.Len() / tcfg.BatchSize)
+	if r.spe == 0 {
+		return nil, fmt.Errorf("trainer: train.batch_size: %d is larger than the train set (%d samples)", tcfg.BatchSize, data.Train.Len())
+	}
+	totalSteps := int64(tcfg.Epochs) * r.spe
+	r.stopStep = totalSteps
+	if tcfg.MaxSteps > 0 && int64(tcfg.MaxSteps) < totalSteps {
+		r.stopStep = int64(tcfg.MaxSteps)
+	}
+	if err := os.MkdirAll(r.ckptDir, 0o755); err != nil {
+		return nil, fmt.Errorf("trainer: create %s: %w", r.ckptDir, err)
+	}
+	rc := RunConfig{Model: mcfg, Train: tcfg, InputShape: r.shape}
+	if err := r.prepareRunDir(rc); err != nil {
+		return nil, err
+	}
+
+	var err error
+	if r.store, err = newStore(tcfg.Seed, rc); err != nil {
+		return nil, err
+	}
+	if r.handler, err = checkpoint.Build(r.store).Dir(r.ckptDir).Keep(-1).Done(); err != nil {
+		return nil, fmt.Errorf("trainer: open checkpoints in %s: %w", r.ckptDir, err)
+	}
+	// A variable restored from a checkpoint is created trainable unless the
+	// code that uses it says otherwise; the RNG state's accessor does not,
+	// so AdamW would "train" (weight-decay) it on resume. Pin it.
+	if v := r.store.GetVariable(model.JoinPath(model.RootScopePath, model.RNGStateVariableName)); v != nil {
+		v.SetTrainable(false)
+	}
+	// A resumed checkpoint restores its params; keep this invocation's config.
+	r.store.SetParam(model.JoinPath(model.RootScopePath, runConfigParam), mustJSON(rc))
+	startStep := optimizer.GetGlobalStep(r.store)
+
+	trainer := newTrainer(backend, r.store, mcfg, tcfg, int(totalSteps))
+	if r.evalExec, err = newInferenceExec(backend, r.store, mcfg); err != nil {
+		return nil, err
+	}
+	widths, depths, stemStride := mcfg.Backbone()
+	fmt.Fprintf(r.log, "trainer: backend %s\n", backend.Description())
+	fmt.Fprintf(r.log, "trainer: LocalizationNet preset %s widths %v depths %v stem stride %d: %d parameters\n",
+		mcfg.Preset, widths, depths, stemStride, ParamCount(mcfg, r.shape[0]))
+	fmt.Fprintf(r.log, "trainer: %d train / %d val samples, batch %d, %d steps/epoch, %d epochs (%d steps), run to step %d\n",
+		data.Train.Len(), data.Val.Len(), tcfg.BatchSize, r.spe, tcfg.Epochs, totalSteps, r.stopStep)
+	if startStep > 0 {
+		fmt.Fprintf(r.log, "trainer: resumed from %s at step %d\n", r.ix.latest().Name, startStep)
+	}
+
+	loop := train.NewLoop(trainer)
+	loop.OnStep("heimdall: metrics, evaluation, checkpoints", 0, r.onStep)
+	if opts.Progress != nil && startStep < r.stopStep && !r.ix.EarlyStopped {
+		r.bar = progressbar.NewOptions64(r.stopStep-startStep,
+			progressbar.OptionSetWriter(opts.Progress),
+			progressbar.OptionSetDescription("training"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("steps"),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(200*time.Millisecond),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(opts.Progress) }),
+		)
+	}
+	r.sinceEval, r.evalStart = time.Now(), time.Now()
+	if !r.ix.EarlyStopped {
+		ds := &trainDataset{ctx: ctx, split: data.Train, shape: r.shape, batch: tcfg.BatchSize, seed: tcfg.Seed, startStep: startStep}
+		_, err = loop.RunToGlobalStep(ds, int(r.stopStep))
+	}
+	if r.bar != nil {
+		_ = r.bar.Exit()
+		fmt.Fprintln(opts.Progress)
+	}
+	if err != nil && !errors.Is(err, errEarlyStop) {
+		var nf *NonFiniteLossError
+		if errors.As(err, &nf) {
+			return nil, nf
+		}
+		return nil, fmt.Errorf("trainer: training loop: %w", err)
+	}
+	return r.finish(backend, mcfg, loop, started)
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // Plain structs: cannot fail.
+	}
+	return string(b)
+}
+
+// prepareRunDir checks resume preconditions, drops incomplete checkpoints
+// and metrics lines past the latest checkpoint, and writes config.json.
+func (r *run) prepareRunDir(rc RunConfig) error {
+	var err error
+	if r.ix, err = readIndex(r.ckptDir); err != nil {
+		return err
+	}
+	latest := r.ix.latest()
+	if latest != nil && !r.opts.Resume {
+		return fmt.Errorf("trainer: %s already has checkpoints (latest %s): set Resume or use a new run directory", r.ckptDir, latest.Name)
+	}
+	if latest != nil {
+		b, err := os.ReadFile(filepath.Join(r.opts.RunDir, ConfigFile))
+		if err != nil {
+			return fmt.Errorf("trainer: resume: read saved config: %w", err)
+		}
+		var saved RunConfig
+		if err := json.Unmarshal(b, &saved); err != nil {
+			return fmt.Errorf("trainer: resume: parse %s: %w", ConfigFile, err)
+		}
+		a, b2 := saved, rc
+		a.Train.MaxSteps, b2.Train.MaxSteps = 0, 0
+		if !reflect.DeepEqual(a, b2) {
+			return fmt.Errorf("trainer: resume: configuration differs from the run's %s (only train.max_steps may change): saved %s, given %s",
+				ConfigFile, mustJSON(saved), mustJSON(rc))
+		}
+	}
+	if err := removeUnlisted(r.ckptDir, r.ix); err != nil {
+		return err
+	}
+	var keepUpTo int64 = -1
+	if latest != nil {
+		keepUpTo = latest.Step
+	}
+	if r.history, err = truncateMetrics(filepath.Join(r.opts.RunDir, MetricsFile), keepUpTo); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(rc, "", "  ")
+	if err != nil {
+		return fmt.Errorf("trainer: encode config: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(r.opts.RunDir, ConfigFile), append(b, '\n'))
+}
+
+// truncateMetrics keeps the metrics.jsonl lines with step <= upTo (all
+// removed when upTo < 0) and returns them as history (epoch, step, losses).
+func truncateMetrics(path string, upTo int64) ([]EpochMetrics, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("trainer: read %s: %w", path, err)
+	}
+	var kept bytes.Buffer
+	var history []EpochMetrics
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var line struct {
+			Epoch     int      `json:"epoch"`
+			Step      int64    `json:"step"`
+			TrainLoss *float64 `json:"train/loss"`
+			ValLoss   *float64 `json:"val/loss"`
+		}
+		if json.Unmarshal(sc.Bytes(), &line) != nil || line.Step > upTo {
+			continue
+		}
+		kept.Write(sc.Bytes())
+		kept.WriteByte('\n')
+		e := EpochMetrics{Epoch: line.Epoch, Step: line.Step}
+		e.Train.Loss, e.Val.Loss = deref(line.TrainLoss), deref(line.ValLoss)
+		history = append(history, e)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("trainer: read %s: %w", path, err)
+	}
+	return history, writeFileAtomic(path, kept.Bytes())
+}
+
+func deref(p *float64) float64 {
+	if p == nil {
+		return math.NaN()
+	}
+	return *p
+}
+
+func scalar(t *tensors.Tensor) float64 {
+	switch v := t.Value().(type) {
+	case float32:
+		return float64(v)
+	case float64:
+		return v
+	}
+	return math.NaN()
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+func (r *run) lastCheckpointName() string {
+	if c := r.ix.latest(); c != nil {
+		return c.Name
+	}
+	return ""
+}
+
+// onStep is the loop hook: NaN guard, train metric sums, progress, and at
+// each epoch end (and at the last step) evaluation + checkpoint.
+func (r *run) onStep(loop *train.Loop, metrics []*tensors.Tensor) error {
+	step := int64(loop.LoopStep) + 1 // Global steps done, counting this one.
+	if len(metrics) < numMetrics {
+		return fmt.Errorf("trainer: step %d: %d metrics, want %d", step, len(metrics), numMetrics)
+	}
+	loss := scalar(metrics[metricLoss])
+	if !finite(loss) {
+		return &NonFiniteLossError{Phase: "train", Step: step, Loss: loss, LastCheckpoint: r.lastCheckpointName()}
+	}
+	for i := range numMetrics {
+		r.sums[i] += scalar(metrics[i])
+	}
+	r.sumSteps++
+	epoch := int((step + r.spe - 1) / r.spe)
+	if r.bar != nil {
+		r.bar.Describe(fmt.Sprintf("epoch %d/%d loss %.4f", epoch, r.tcfg.Epochs, scalar(metrics[metricLossEMA])))
+		_ = r.bar.Add(1)
+	}
+	if err := r.ctx.Err(); err != nil {
+		return fmt.Errorf("trainer: stopped after step %d: %w", step, err)
+	}
+	if step%r.spe != 0 && step != r.stopStep {
+		return nil
+	}
+	if epoch%r.tcfg.EvalEvery != 0 && step != r.stopStep {
+		return nil
+	}
+	return r.evaluate(step, epoch)
+}
+
+// evaluate runs the val set in inference mode, saves a checkpoint, updates
+// the index (best, pruning, early stopping), appends metrics.jsonl and
+// calls OnEpoch.
+func (r *run) evaluate(step int64, epoch int) error {
+	trainSecs := time.Since(r.sinceEval).Seconds()
+	val := r.data.Val
+	pos, sigma, err := predictAll(r.evalExec, val.X, val.Len(), r.shape, r.tcfg.evalBatch())
+	if err != nil {
+		return fmt.Errorf("trainer: evaluate at step %d: %w", step, err)
+	}
+	vm := Evaluate(val.Y, pos, sigma, r.data.ValBaselines)
+	if !finite(vm.Loss) {
+		return &NonFiniteLossError{Phase: "val", Step: step, Loss: vm.Loss, LastCheckpoint: r.lastCheckpointName()}
+	}
+	r.lastPos, r.lastSigma, r.lastEvalAt = pos, sigma, step
+	n := float64(r.sumSteps)
+	em := EpochMetrics{
+		Epoch: epoch, Step: step, Val: vm, LR: r.learningRate(),
+		Train: TrainMetrics{Loss: r.sums[metricLoss] / n, MSETerm: r.sums[metricMSE] / n,
+			LogTerm: r.sums[metricLog] / n, MAE: r.sums[metricMAE] / n, SigmaMean: r.sums[metricSigma] / n},
+		SamplesPerS: n * float64(r.tcfg.BatchSize) / trainSecs,
+	}
+	em.Best = r.ix.Best == nil || vm.Loss < r.ix.Best.ValLoss
+
+	if err := r.handler.Save(); err != nil {
+		return fmt.Errorf("trainer: save checkpoint at step %d: %w", step, err)
+	}
+	list, err := r.handler.ListCheckpoints()
+	if err != nil || len(list) == 0 {
+		return fmt.Errorf("trainer: list checkpoints after saving step %d: %w", step, err)
+	}
+	entry := CheckpointEntry{Name: list[len(list)-1], Epoch: epoch, Step: step, ValLoss: vm.Loss}
+	r.ix.Checkpoints = append(r.ix.Checkpoints, entry)
+	if em.Best {
+		r.ix.Best, r.ix.BadEvals = &entry, 0
+	} else {
+		r.ix.BadEvals++
+	}
+	stop := r.tcfg.Patience > 0 && r.ix.BadEvals >= r.tcfg.Patience
+	r.ix.EarlyStopped = stop
+	if err := r.ix.prune(r.ckptDir, r.tcfg.KeepBest); err != nil {
+		return err
+	}
+	if err := writeIndex(r.ckptDir, r.ix); err != nil {
+		return err
+	}
+	em.EpochSeconds = time.Since(r.evalStart).Seconds()
+	if err := appendJSONLine(filepath.Join(r.opts.RunDir, MetricsFile), em.Flat()); err != nil {
+		return err
+	}
+	r.history = append(r.history, em)
+	mark := ""
+	if em.Best {
+		mark = " *"
+	}
+	fmt.Fprintf(r.log, "epoch %3d step %6d: train loss %.4f | val loss %.4f mae %.4f° km mean %.2f median %.2f p90 %.2f | in 1σ %.0f%% 2σ %.0f%% | lr %.2e | %.0f samples/s%s\n",
+		epoch, step, em.Train.Loss, vm.Loss, vm.MAE, vm.KmMean, vm.KmMedian, vm.KmP90,
+		100*vm.Within1Sigma, 100*vm.Within2Sigma, em.LR, em.SamplesPerS, mark)
+	if r.opts.OnEpoch != nil {
+		if err := r.opts.OnEpoch(em); err != nil {
+			return fmt.Errorf("trainer: OnEpoch at epoch %d: %w", epoch, err)
+		}
+	}
+	r.sums, r.sumSteps = [numMetrics]float64{}, 0
+	r.sinceEval, r.evalStart = time.Now(), time.Now()
+	if stop {
+		fmt.Fprintf(r.log, "trainer: early stopping: no val loss improvement in %d evaluations (best epoch %d)\n", r.tcfg.Patience, r.ix.Best.Epoch)
+		return errEarlyStop
+	}
+	return nil
+}
+
+// learningRate reads the learning-rate variable the cosine schedule set.
+func (r *run) learningRate() float64 {
+	v := r.store.GetVariable(model.JoinPath(model.RootScopePath, optimizer.Scope, optimizer.ParamLearningRate))
+	if v == nil {
+		return math.NaN()
+	}
+	t, err := v.Value()
+	if err != nil {
+		return math.NaN()
+	}
+	return scalar(t)
+}
+
+func appendJSONLine(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("trainer: encode metrics line: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("trainer: open %s: %w", path, err)
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("trainer: append to %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("trainer: close %s: %w", path, err)
+	}
+	return nil
+}
+
+// finish evaluates the best checkpoint, writes plots and summary.json.
+func (r *run) finish(backend compute.Backend, mcfg ModelConfig, loop *train.Loop, started time.Time) (*Summary, error) {
+	best, latest := r.ix.Best, r.ix.latest()
+	if best == nil || latest == nil {
+		return nil, fmt.Errorf("trainer: no evaluated checkpoint in %s", r.ckptDir)
+	}
+	pos, sigma := r.lastPos, r.lastSigma
+	if r.lastEvalAt != best.Step {
+		m, err := LoadCheckpoint(backend, r.ckptDir, best.Name)
+		if err != nil {
+			return nil, err
+		}
+		if pos, sigma, err = predictAll(m.exec, r.data.Val.X, r.data.Val.Len(), r.shape, r.tcfg.evalBatch()); err != nil {
+			return nil, fmt.Errorf("trainer: evaluate best checkpoint %s: %w", best.Name, err)
+		}
+	}
+	s := &Summary{
+		RunDir: r.opts.RunDir, Backend: backend.Description(), Preset: mcfg.Preset,
+		Params: ParamCount(mcfg, r.shape[0]), Epochs: latest.Epoch, Steps: optimizer.GetGlobalStep(r.store),
+		StepsPerEpoch: int(r.spe), StopReason: "completed", BestEpoch: best.Epoch, BestStep: best.Step,
+		BestCheckpoint: best.Name, TrainSeconds: time.Since(started).Seconds(),
+		Val: Evaluate(r.data.Val.Y, pos, sigma, r.data.ValBaselines),
+	}
+	switch {
+	case r.ix.EarlyStopped:
+		s.StopReason = "early_stopping"
+	case s.Steps < int64(r.tcfg.Epochs)*r.spe:
+		s.StopReason = "max_steps"
+	}
+	if len(loop.TrainStepDurations) > 0 {
+		s.SamplesPerS = float64(r.tcfg.BatchSize) / loop.MedianTrainStepDuration().Seconds()
+	}
+	if !r.opts.NoPlots {
+		if err := WritePlots(filepath.Join(r.opts.RunDir, PlotsDir), r.history, r.data.Val.Y, pos, r.data.ValBaselines); err != nil {
+			fmt.Fprintf(r.log, "trainer: plots: %v\n", err)
+		}
+	}
+	b, err := json.MarshalIndent(sanitize(s), "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("trainer: encode summary: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(r.opts.RunDir, SummaryFile), append(b, '\n')); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// sanitize returns a copy of s with NaN/Inf (not representable in JSON)
+// replaced by -1.
+func sanitize(s *Summary) *Summary {
+	c := *s
+	fix := func(p ...*float64) {
+		for _, f := range p {
+			if !finite(*f) {
+				*f = -1
+			}
+		}
+	}
+	v := &c.Val
+	fix(&c.SamplesPerS, &v.Loss, &v.MSETerm, &v.LogTerm, &v.MAE, &v.SigmaMean, &v.SigmaMin, &v.SigmaMax,
+		&v.KmMean, &v.KmStd, &v.KmMedian, &v.KmP90, &v.Within1Sigma, &v.Within2Sigma)
+	v.Baselines = append([]BaselineMetrics(nil), v.Baselines...)
+	for i := range v.Baselines {
+		b := &v.Baselines[i]
+		fix(&b.KmMean, &b.KmMedian, &b.KmP90)
+	}
+	return &c
+}
