@@ -2,6 +2,9 @@ package trainer
 
 import (
 	"fmt"
+	"math"
+	"os"
+	"strconv"
 	"strings"
 
 	"github.com/gomlx/gomlx/core/graph"
@@ -9,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/ml/layers/activation"
 	"github.com/gomlx/gomlx/ml/layers/norm"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
 
 	"github.com/heimdall-sdr/trainer/geo"
 )
@@ -79,15 +83,15 @@ func LocalizationNet(scope *model.Scope, cfg ModelConfig, x *graph.Node) (positi
 	features := graph.ReduceMean(h, 1, 2) // Global average pooling.
 	features.AssertDims(batch, widths[len(widths)-1])
 
-	posHead := head(scope.In("position_head"), cfg, features)
-	sigmaHead := head(scope.In("uncertainty_head"), cfg, features)
+	posHead := head(scope.In("position_head"), cfg, features, 0)
+	sigmaHead := head(scope.In("uncertainty_head"), cfg, features, envF("HM_SIG0", 0))
 	posHead.AssertDims(batch, 2)
 	sigmaHead.AssertDims(batch, 2)
 
 	lat, lon, scale := cfg.positionOffset()
 	offset := graph.Const(x.Graph(), []float32{float32(lat), float32(lon)})
 	positions = graph.Add(graph.MulScalar(posHead, scale), graph.ExpandAxes(offset, 0))
-	uncertainties = graph.ClipScalar(graph.Softplus(sigmaHead), SigmaMinDeg, SigmaMaxDeg)
+	uncertainties = clampSigma(graph.Softplus(sigmaHead))
 	positions.AssertDims(batch, 2)
 	uncertainties.AssertDims(batch, 2)
 	return positions, uncertainties
@@ -95,11 +99,31 @@ func LocalizationNet(scope *model.Scope, cfg ModelConfig, x *graph.Node) (positi
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
+func envF(name string, def float64) float64 {
+	if v := os.Getenv(name); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err == nil {
+			return f
+		}
+	}
+	return def
+}
+
+// clampSigma is clamp(s, SigmaMinDeg, SigmaMaxDeg) in the forward pass
+// with a straight-through gradient.
+func clampSigma(s *graph.Node) *graph.Node {
+	c := graph.ClipScalar(s, SigmaMinDeg, SigmaMaxDeg)
+	if envF("HM_ST", 1) == 0 {
+		return c
+	}
+	return graph.Add(graph.StopGradient(c), graph.Sub(s, graph.StopGradient(s)))
+}
+
 // batchNorm is BatchNorm over the last (feature) axis. The Go backend lacks
 // BatchNormForTraining, so the plain-graph version is used everywhere
 // (UseBackendInference(false)); it is also what exports to ONNX cleanly.
 func batchNorm(scope *model.Scope, x *graph.Node) *graph.Node {
-	return norm.BatchNorm(scope, x, -1).UseBackendInference(false).Done()
+	return norm.BatchNorm(scope, x, -1).Momentum(envF("HM_BNMOM", 0.99)).UseBackendInference(false).Done()
 }
 
 // convBNReLU is conv(kernel, stride, same padding, no bias) + BN + ReLU.
@@ -122,7 +146,7 @@ func residualBlock(scope *model.Scope, x *graph.Node) *graph.Node {
 }
 
 // head is Dense -> BN -> ReLU -> Dropout per hidden size, then Dense(2).
-func head(scope *model.Scope, cfg ModelConfig, x *graph.Node) *graph.Node {
+func head(scope *model.Scope, cfg ModelConfig, x *graph.Node, sigma0 float64) *graph.Node {
 	h := x
 	for i, hidden := range cfg.HeadHidden {
 		layer := scope.In("hidden%d", i)
@@ -130,7 +154,15 @@ func head(scope *model.Scope, cfg ModelConfig, x *graph.Node) *graph.Node {
 		h = activation.Relu(batchNorm(layer, h))
 		h = layers.DropoutStatic(layer, h, cfg.HeadDropout[i])
 	}
-	return layers.Dense(scope.In("out"), h, true, 2)
+	out := scope.In("out")
+	if sigma0 > 0 {
+		b := math.Log(math.Expm1(sigma0))
+		out.In("dense").WithInitializer(initializer.Zero).VariableWithValue("biases", []float32{float32(b), float32(b)})
+	}
+	if envF("HM_OUTSCALE", 0) > 0 {
+		out = out.WithInitializer(initializer.RandomNormalFn(out, envF("HM_OUTSCALE", 0)))
+	}
+	return layers.Dense(out, h, true, 2)
 }
 
 // ParamCount returns the number of trainable parameters of LocalizationNet

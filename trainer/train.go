@@ -112,6 +112,7 @@ func newTrainer(backend compute.Backend, store *model.Store, mcfg ModelConfig, t
 				LearningRate(tcfg.LearningRate).
 				MinLearningRate(tcfg.MinLearningRate).
 				PeriodSteps(totalSteps).
+				WarmUpSteps(int(envF("HM_WARMUP", 0))).
 				Done()
 		}
 		pos, sigma := LocalizationNet(scope.In(ModelScope), mcfg, inputs[0])
@@ -420,6 +421,15 @@ func (r *run) evaluate(step int64, epoch int) error {
 		return fmt.Errorf("trainer: evaluate at step %d: %w", step, err)
 	}
 	vm := Evaluate(val.Y, pos, sigma, r.data.ValBaselines)
+	if envF("HM_TRAINEVAL", 0) > 0 {
+		tr := r.data.Train
+		n := min(tr.Len(), val.Len())
+		tp, ts, err := predictAll(r.evalExec, tr.X[:n*sampleSize(r.shape)], n, r.shape, r.tcfg.evalBatch())
+		if err == nil {
+			tm := Evaluate(tr.Y[:2*n], tp, ts, nil)
+			fmt.Fprintf(r.log, "  train-infer: loss %.4f mae %.4f km median %.2f in1σ %.0f%% sigma %.3f\n", tm.Loss, tm.MAE, tm.KmMedian, 100*tm.Within1Sigma, tm.SigmaMean)
+		}
+	}
 	if !finite(vm.Loss) {
 		return &NonFiniteLossError{Phase: "val", Step: step, Loss: vm.Loss, LastCheckpoint: r.lastCheckpointName()}
 	}

@@ -1,0 +1,141 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/heimdall-sdr/trainer/configs"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func noEnv(string) string { return "" }
+
+func TestShippedConfigsLoad(t *testing.T) {
+	entries, err := configs.FS.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".yaml") {
+			continue
+		}
+		n++
+		b, _ := configs.FS.ReadFile(e.Name())
+		if _, err := Load(Options{File: writeFile(t, string(b)), Env: noEnv}); err != nil {
+			t.Errorf("%s: %v", e.Name(), err)
+		}
+	}
+	if n < 3 {
+		t.Fatalf("want default, smoke and gpu configs, found %d", n)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	file := writeFile(t, "train:\n  epochs: 7\n  batch_size: 16\n")
+	env := map[string]string{"HEIMDALL_TRAIN_BATCH_SIZE": "24", "HEIMDALL_MODEL_PRESET": "tiny"}
+	cfg, err := Load(Options{
+		File: file,
+		Env:  func(k string) string { return env[k] },
+		Set:  []string{"model.preset=small", "model.widths=[8, 16]", "model.depths=[1,1]"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Train.Epochs != 7 {
+		t.Errorf("file value lost: epochs %d", cfg.Train.Epochs)
+	}
+	if cfg.Train.BatchSize != 24 {
+		t.Errorf("env must override file: batch_size %d", cfg.Train.BatchSize)
+	}
+	if cfg.Model.Preset != "small" {
+		t.Errorf("--set must override env: preset %q", cfg.Model.Preset)
+	}
+	if len(cfg.Model.Widths) != 2 || cfg.Model.Widths[1] != 16 {
+		t.Errorf("--set list value: widths %v", cfg.Model.Widths)
+	}
+	if cfg.Train.LearningRate != Default().Train.LearningRate {
+		t.Errorf("default lost: learning_rate %g", cfg.Train.LearningRate)
+	}
+}
+
+func TestEmbeddedDefault(t *testing.T) {
+	cfg, err := Load(Options{Env: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store.Kind != "local" || cfg.Model.Preset != "cpu" {
+		t.Fatalf("embedded default: store %q preset %q", cfg.Store.Kind, cfg.Model.Preset)
+	}
+}
+
+func TestErrorsNameTheKey(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		set  []string
+		want string
+	}{
+		{"unknown file key", "train:\n  epochz: 3\n", nil, `unknown key "train.epochz" (did you mean "train.epochs"?)`},
+		{"unknown section", "trainer:\n  epochs: 3\n", nil, `unknown key "trainer"`},
+		{"unknown --set key", "", []string{"train.bach_size=3"}, `unknown key "train.bach_size"`},
+		{"malformed --set", "", []string{"train.epochs"}, "want key=value"},
+		{"negative batch", "", []string{"train.batch_size=-1"}, "train.batch_size"},
+		{"n_fft not power of two", "", []string{"features.n_fft=1000"}, "features.n_fft"},
+		{"hop larger than n_fft", "", []string{"features.hop=4096"}, "features.hop"},
+		{"bad preset", "", []string{"model.preset=huge"}, "model.preset"},
+		{"bad store kind", "", []string{"store.kind=ftp"}, "store.kind"},
+		{"wrong type", "train:\n  epochs: many\n", nil, "epochs"},
+		{"f_max above Nyquist", "", []string{"features.f_max=9000"}, "features.f_max"},
+		{"bad split", "", []string{"dataset.validation_split=1.5"}, "dataset.validation_split"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := Options{Env: noEnv, Set: tc.set}
+			if tc.file != "" {
+				o.File = writeFile(t, tc.file)
+			}
+			_, err := Load(o)
+			if err == nil {
+				t.Fatalf("want an error mentioning %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestYAMLRoundTrip(t *testing.T) {
+	cfg, err := Load(Options{Env: noEnv, Set: []string{"train.epochs=3", "run.name=x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := cfg.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Load(Options{File: writeFile(t, string(b)), Env: noEnv})
+	if err != nil {
+		t.Fatalf("resolved YAML does not load back: %v\n%s", err, b)
+	}
+	if again.Train.Epochs != 3 || again.Run.Name != "x" {
+		t.Fatalf("round trip lost values: %+v", again.Train)
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	if got := EnvName("train.batch_size"); got != "HEIMDALL_TRAIN_BATCH_SIZE" {
+		t.Fatal(got)
+	}
+}
