@@ -31,6 +31,8 @@ Linux/x86_64) ;;
 esac
 
 cache=${HEIMDALL_CACHE:-$HOME/.cache/heimdall}
+mkdir -p "$cache"
+cache=$(cd "$cache" && pwd) # absolute, so the printed path is too
 dir="$cache/onnxruntime/$version"
 lib="$dir/libonnxruntime.so"
 

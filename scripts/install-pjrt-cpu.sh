@@ -35,6 +35,8 @@ Linux/x86_64) ;;
 esac
 
 cache=${HEIMDALL_CACHE:-$HOME/.cache/heimdall}
+mkdir -p "$cache"
+cache=$(cd "$cache" && pwd) # absolute, so the printed path is too
 dir="$cache/pjrt-cpu/$version"
 plugin="$dir/pjrt_c_api_cpu_plugin.so"
 
