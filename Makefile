@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin/heimdall
 export GOMLX_NO_AUTO_INSTALL := 1
 
-.PHONY: all build deps train train-gpu simulate baseline test lint bench clean help
+.PHONY: all build deps ort pyonnx services mlflow train train-gpu simulate baseline test test-postgres lint bench clean help
 
 all: build
 
@@ -17,8 +17,14 @@ help: ## list the targets
 build: ## build bin/heimdall
 	$(GO) build -o $(BIN) ./cmd/heimdall
 
-deps: ## install the XLA CPU PJRT plugin (cached in ~/.cache/heimdall)
+deps: ort ## install the XLA CPU PJRT plugin and ONNX Runtime (cached in ~/.cache/heimdall)
 	@scripts/install-pjrt-cpu.sh >/dev/null
+
+ort: ## install the ONNX Runtime library (npm onnxruntime-node, cached in ~/.cache/heimdall)
+	@scripts/install-ort.sh >/dev/null
+
+pyonnx: ## python venv with the pinned reference onnx checker (cached in ~/.cache/heimdall)
+	@scripts/pyvenv.sh onnx scripts/requirements-onnx.txt >/dev/null
 
 simulate: build ## write the default synthetic dataset into ./data
 	$(BIN) simulate
@@ -36,11 +42,25 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-test: deps lint ## everything the tests need, then all tests
-	$(GO) test -count=1 -timeout 30m ./...
+services: ## build the test services: the pinned MinIO server (once, ~5 min) and the MLflow venv (once, ~2 min); cached in ~/.cache/heimdall
+	@scripts/minio.sh build >/dev/null
+	@scripts/mlflow.sh venv >/dev/null
 
-bench: deps ## go test benchmarks (features, training step)
-	$(GO) test -run '^$$' -bench . -benchtime 5x ./kernels/ ./trainer/
+mlflow: ## run a throwaway local MLflow server in the foreground (prints the URI for HEIMDALL_MLFLOW_TRACKING_URI; Ctrl-C stops it)
+	scripts/mlflow.sh run
+
+test: deps pyonnx services lint ## everything the tests need, then all tests with MinIO and MLflow running (stopped afterwards)
+	HEIMDALL_REQUIRE_ORT=1 HEIMDALL_REQUIRE_PYTHON=1 \
+	HEIMDALL_ONNX_PYTHON=$$(scripts/pyvenv.sh onnx scripts/requirements-onnx.txt)/bin/python \
+	scripts/with-services.sh $(GO) test -count=1 -timeout 30m ./...
+
+test-postgres: ## the MLflow tracking tests against MLflow on a throwaway PostgreSQL 15 backend store (like the deployment)
+	@scripts/mlflow.sh venv >/dev/null
+	HEIMDALL_SERVICES=mlflow HEIMDALL_MLFLOW_BACKEND=postgres \
+	scripts/with-services.sh $(GO) test -count=1 -timeout 10m ./tracking/
+
+bench: deps ## go test benchmarks (features, training step, native vs ONNX Runtime inference)
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./kernels/ ./trainer/ ./bench/
 
 clean: ## remove build outputs, runs and caches in the repo (not ./data)
 	rm -rf bin runs .cache

@@ -27,7 +27,9 @@ import (
 	"github.com/heimdall-sdr/trainer/configs"
 	"github.com/heimdall-sdr/trainer/dataset"
 	"github.com/heimdall-sdr/trainer/kernels"
+	"github.com/heimdall-sdr/trainer/onnx"
 	"github.com/heimdall-sdr/trainer/sim"
+	"github.com/heimdall-sdr/trainer/tracking"
 	"github.com/heimdall-sdr/trainer/trainer"
 )
 
@@ -43,6 +45,8 @@ type Config struct {
 	Dataset  dataset.Options     `mapstructure:"dataset"`
 	Model    trainer.ModelConfig `mapstructure:"model"`
 	Train    trainer.TrainConfig `mapstructure:"train"`
+	Export   onnx.Config         `mapstructure:"export"`
+	Tracking tracking.Options    `mapstructure:"tracking"`
 }
 
 // Run says where runs go and what executes them.
@@ -55,31 +59,67 @@ type Run struct {
 	// fastest installed CPU backend), "xla:cpu", "xla:cuda", "onnx:cpu", "go",
 	// or "xla:/abs/path/to/pjrt_plugin.so". GOMLX_BACKEND also works.
 	Backend string `mapstructure:"backend"`
+	// GPUPreallocate lets XLA's CUDA client reserve gpu_memory_fraction of
+	// the GPU memory at start (XLA's own default). Default false: memory is
+	// allocated on demand, so other processes can share the GPU.
+	GPUPreallocate bool `mapstructure:"gpu_preallocate"`
+	// GPUMemoryFraction is the fraction preallocated when gpu_preallocate is
+	// true; 0 keeps XLA's 0.75. Default 0.
+	GPUMemoryFraction float64 `mapstructure:"gpu_memory_fraction"`
+	// GPUTF32 lets float32 matrix multiplications use TensorFloat-32 on
+	// Ampere and newer GPUs (faster, ~1e-3 relative error; docs/GPU.md).
+	// Default true.
+	GPUTF32 bool `mapstructure:"gpu_tf32"`
 }
 
-// Store says where recordings live.
+// Store says where recordings live (and, for publish, where models go).
 type Store struct {
-	// Kind is "local" (a directory, default) or "s3".
+	// Kind is "local" (a directory, default) or "s3" (S3 or MinIO).
 	Kind string `mapstructure:"kind"`
 	// Root is the local store's directory. Default "data".
 	Root string `mapstructure:"root"`
+
+	// The keys below apply to kind s3.
+
+	// Endpoint is the server: "host:port" (TLS per use_tls), or a URL
+	// "http://host:port" / "https://host" whose scheme decides TLS.
+	Endpoint string `mapstructure:"endpoint"`
+	// Bucket holds the recordings. Default "heimdall-raw-iq".
+	Bucket string `mapstructure:"bucket"`
+	// ModelsBucket receives published models. Default "heimdall-models".
+	ModelsBucket string `mapstructure:"models_bucket"`
+	// Region of the buckets; "" lets the client discover it.
+	Region string `mapstructure:"region"`
+	// UseTLS selects https for an endpoint without a scheme. Default true.
+	UseTLS bool `mapstructure:"use_tls"`
+	// AccessKey and SecretKey sign requests; empty means AWS_ACCESS_KEY_ID
+	// and AWS_SECRET_ACCESS_KEY. Redacted in saved configs.
+	AccessKey string `mapstructure:"access_key" redact:"true"`
+	SecretKey string `mapstructure:"secret_key" redact:"true"`
+	// CreateBucket creates a missing bucket on the first write. Default true.
+	CreateBucket bool `mapstructure:"create_bucket"`
 }
 
 // Default returns every section's documented defaults.
 func Default() Config {
 	return Config{
-		Run:      Run{Dir: "runs"},
-		Store:    Store{Kind: "local", Root: "data"},
+		Run:      Run{Dir: "runs", GPUTF32: true},
+		Store:    Store{Kind: "local", Root: "data", Bucket: "heimdall-raw-iq", ModelsBucket: "heimdall-models", UseTLS: true, CreateBucket: true},
 		Simulate: sim.DefaultOptions(),
 		Features: kernels.DefaultMelConfig(),
 		Dataset:  dataset.DefaultOptions(),
 		Model:    trainer.DefaultModelConfig(),
 		Train:    trainer.DefaultTrainConfig(),
+		Export:   onnx.DefaultConfig(),
+		Tracking: tracking.DefaultOptions(),
 	}
 }
 
 // Validate checks every section; errors name the key.
 func (c Config) Validate() error {
+	if f := c.Run.GPUMemoryFraction; f < 0 || f > 1 {
+		return fmt.Errorf("run.gpu_memory_fraction: must be in [0, 1] (0 = XLA's 0.75), got %g", f)
+	}
 	if c.Run.Dir == "" {
 		return errors.New("run.dir: must not be empty")
 	}
@@ -92,11 +132,19 @@ func (c Config) Validate() error {
 			return errors.New("store.root: must not be empty for store.kind local")
 		}
 	case "s3":
-		return errors.New("store.kind: s3 is not implemented yet (see the S3/MinIO issue); use local")
+		if c.Store.Endpoint == "" {
+			return errors.New("store.endpoint: must be set for store.kind s3 (host:port or http(s)://host:port; env HEIMDALL_STORE_ENDPOINT)")
+		}
+		if c.Store.Bucket == "" {
+			return errors.New("store.bucket: must not be empty for store.kind s3")
+		}
+		if c.Store.ModelsBucket == "" {
+			return errors.New("store.models_bucket: must not be empty for store.kind s3")
+		}
 	default:
 		return fmt.Errorf("store.kind: must be local or s3, got %q", c.Store.Kind)
 	}
-	for _, v := range []interface{ Validate() error }{c.Simulate, c.Features, c.Dataset, c.Model, c.Train} {
+	for _, v := range []interface{ Validate() error }{c.Simulate, c.Features, c.Dataset, c.Model, c.Train, c.Export, c.Tracking} {
 		if err := v.Validate(); err != nil {
 			return err
 		}

@@ -249,6 +249,9 @@ func Load(ctx context.Context, st storage.Store, feat kernels.MelConfig, o Optio
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
+			if errors.Is(err, storage.ErrUnavailable) {
+				return nil, fmt.Errorf("dataset: %w", err)
+			}
 			var se *sessionError
 			reason := "unreadable session.json"
 			if errors.As(err, &se) {
@@ -333,6 +336,9 @@ feed:
 
 	var good []*loaded
 	for i, r := range results {
+		if errors.Is(errs[i], storage.ErrUnavailable) {
+			return nil, fmt.Errorf("dataset: session %s: %w (nothing was trained; rerun when the store is reachable — the feature cache keeps what loaded)", approved[i], errs[i])
+		}
 		if errs[i] != nil {
 			var se *sessionError
 			reason := "error"

@@ -17,9 +17,11 @@ import (
 	"github.com/heimdall-sdr/trainer/config"
 	"github.com/heimdall-sdr/trainer/dataset"
 	"github.com/heimdall-sdr/trainer/geo"
+	"github.com/heimdall-sdr/trainer/onnx"
 	"github.com/heimdall-sdr/trainer/sim"
 	"github.com/heimdall-sdr/trainer/storage"
 	"github.com/heimdall-sdr/trainer/storage/local"
+	"github.com/heimdall-sdr/trainer/tracking"
 	"github.com/heimdall-sdr/trainer/trainer"
 )
 
@@ -28,6 +30,8 @@ func OpenStore(cfg config.Config) (storage.Store, error) {
 	switch cfg.Store.Kind {
 	case "local":
 		return local.New(cfg.Store.Root)
+	case "s3":
+		return openS3(cfg)
 	default:
 		return nil, fmt.Errorf("store.kind: %q is not supported", cfg.Store.Kind)
 	}
@@ -116,6 +120,12 @@ type TrainResult struct {
 	Summary  *trainer.Summary
 	Baseline BaselineReport
 	Dataset  dataset.Report
+	// Export is the ONNX export done at the end of training (nil when
+	// export.enabled is false or training failed).
+	Export *onnx.Result
+	// Tracking says where the run was tracked (MLflow or RUN_DIR/tracking)
+	// and whether sending it failed (see experiment/tracking.go).
+	Tracking *tracking.Report
 }
 
 // Train runs the main job: (simulate,) load the dataset, evaluate the
@@ -130,12 +140,16 @@ func Train(ctx context.Context, cfg config.Config, o TrainOptions) (*TrainResult
 	if err != nil {
 		return nil, err
 	}
+	// CUDA client options (preallocation, TF32) from run.gpu_*; other backends ignore them.
+	spec = trainer.WithGPUOptions(spec, trainer.GPUOptions{
+		Preallocate: cfg.Run.GPUPreallocate, MemoryFraction: cfg.Run.GPUMemoryFraction, TF32: cfg.Run.GPUTF32})
 	backend, err := trainer.NewBackend(spec)
 	if err != nil {
 		return nil, err
 	}
 	defer backend.Finalize()
 	fmt.Fprintf(logw, "backend: %s (%s)\n", backend.Description(), why)
+	fmt.Fprint(logw, trainer.DescribeDevices(backend, spec)) // device name(s); GPU name and memory via nvidia-smi.
 
 	st, err := OpenStore(cfg)
 	if err != nil {
@@ -182,6 +196,10 @@ func Train(ctx context.Context, cfg config.Config, o TrainOptions) (*TrainResult
 		return nil, err
 	}
 	fmt.Fprintf(logw, "run directory: %s\n", runDir)
+	tk, err := startTracking(ctx, cfg, runDir, ds, spec, logw)
+	if err != nil {
+		return nil, err
+	}
 
 	data := trainer.Data{
 		Train:        trainer.Split{X: ds.Train.X, Y: ds.Train.Y, IDs: ds.Train.IDs},
@@ -194,11 +212,25 @@ func Train(ctx context.Context, cfg config.Config, o TrainOptions) (*TrainResult
 		Resume:   o.ResumeDir != "",
 		Progress: o.Progress,
 		Log:      logw,
+		OnEpoch:  tk.onEpoch,
 	})
 	res := &TrainResult{RunDir: runDir, Backend: spec, Summary: sum, Baseline: brep, Dataset: ds.Report}
 	if err != nil {
+		res.Tracking = tk.finish(ctx, res, err)
 		return res, fmt.Errorf("train (run directory %s): %w", runDir, err)
 	}
+	if cfg.Export.Enabled {
+		exp, err := exportTrained(cfg, backend, spec, runDir, ds, logw)
+		res.Export = exp
+		if errors.Is(err, onnx.ErrNoRuntime) {
+			// Training succeeded; the export needs the ORT library.
+			fmt.Fprintf(logw, "WARNING: ONNX export skipped: %v\n  then run: heimdall export %s\n", err, runDir)
+		} else if err != nil {
+			res.Tracking = tk.finish(ctx, res, err)
+			return res, fmt.Errorf("export (run directory %s): %w", runDir, err)
+		}
+	}
+	res.Tracking = tk.finish(ctx, res, nil)
 	return res, nil
 }
 

@@ -31,6 +31,11 @@ type PutOptions struct {
 	NoOverwrite bool
 }
 
+// ErrUnavailable is wrapped by errors that mean the store itself could not
+// be reached (after retries), as opposed to a problem with one object.
+// Callers that skip bad objects must stop on it instead.
+var ErrUnavailable = errors.New("store unavailable")
+
 // ErrExists is returned (wrapped) by Put with NoOverwrite when the key exists.
 var ErrExists = errors.New("already exists")
 

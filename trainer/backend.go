@@ -35,11 +35,13 @@ import (
 // Pinned versions installed by scripts/install-pjrt-cpu.sh and scripts/install-ort.sh:
 // their cache directories are searched first.
 const (
-	PJRTCPUVersion     = "0.11.2" // PyPI lammps-jax-pjrt-cpu: XLA CPU PJRT plugin, C API v0.115.
-	ONNXRuntimeVersion = "1.30.0" // npm onnxruntime-node: libonnxruntime.so.1.
+	PJRTCPUVersion     = "0.11.2"   // PyPI lammps-jax-pjrt-cpu: XLA CPU PJRT plugin, C API v0.115.
+	PJRTCUDAVersion    = "0.12.0.1" // PyPI jax-cuda13-pjrt: XLA CUDA 13 PJRT plugin (+ NVIDIA wheels).
+	ONNXRuntimeVersion = "1.30.0"   // npm onnxruntime-node: libonnxruntime.so.1.
 
-	InstallPJRTCPU = "scripts/install-pjrt-cpu.sh"
-	InstallORT     = "scripts/install-ort.sh"
+	InstallPJRTCPU  = "scripts/install-pjrt-cpu.sh"
+	InstallPJRTCUDA = "scripts/install-pjrt-cuda.sh"
+	InstallORT      = "scripts/install-ort.sh"
 
 	// EnvBackend is GoMLX's environment variable for the backend config.
 	EnvBackend = "GOMLX_BACKEND"
@@ -52,6 +54,9 @@ const (
 	EnvNoAutoInstall = "GOMLX_NO_AUTO_INSTALL"
 	// EnvCache is the root of the cache the scripts/ installers write to.
 	EnvCache = "HEIMDALL_CACHE"
+	// EnvXLAFlags carries XLA's debug options; NewBackend adds
+	// --xla_gpu_cuda_data_dir for CUDA plugins whose NVIDIA tree has nvvm/libdevice.
+	EnvXLAFlags = "XLA_FLAGS"
 )
 
 // CPUPreference is the order in which installed CPU backends are chosen
@@ -114,6 +119,13 @@ func defaultSitePackages(r SearchRoots) []string {
 		}
 	}
 	patterns = append(patterns, filepath.Join(r.cache(), "venv", "*", "lib", "python3*", "site-packages"))
+	// The python3 on $PATH, when it lives in a venv or prefix (.../bin/python3): JAX's
+	// CUDA plugin is usually installed there (e.g. /opt/venv/lib/python3.12/site-packages).
+	for _, dir := range filepath.SplitList(r.getenv("PATH")) {
+		if filepath.IsAbs(dir) && filepath.Base(dir) == "bin" && isFile(filepath.Join(dir, "python3")) {
+			patterns = append(patterns, filepath.Join(filepath.Dir(dir), "lib", "python3*", "site-packages"))
+		}
+	}
 	if r.Home != "" {
 		patterns = append(patterns, filepath.Join(r.Home, ".local", "lib", "python3*", "site-packages"))
 	}
@@ -320,9 +332,12 @@ func BackendConfig(spec string, roots SearchRoots) (config string, env map[strin
 		case plugin == "cuda" || plugin == "gpu":
 			// The NVIDIA libraries are found by the plugin itself (JAX's wheels use an
 			// RPATH to site-packages/nvidia; go-xla sets XLA_FLAGS for its own layout).
-			path, _, _, err := FindCUDAPlugin(roots)
+			path, libDirs, err := CheckCUDA(roots)
 			if err != nil {
 				return "", nil, fmt.Errorf("backend xla:cuda: %w", err)
+			}
+			if flags, ok := cudaDataDirFlag(roots.getenv(EnvXLAFlags), libDirs); ok {
+				env[EnvXLAFlags] = flags
 			}
 			return "xla:" + path + opts, env, nil
 		default:
@@ -481,7 +496,14 @@ func FindCUDAPlugin(roots SearchRoots) (path string, libDirs []string, looked []
 			}
 		}
 	}
-	// 3. go-xla's install directories.
+	// 3. The installers: scripts/install-pjrt-cuda.sh's cache (go-xla's layout), then
+	// go-xla's own install directories.
+	if c := roots.cache(); c != "" {
+		d := filepath.Join(c, "pjrt-cuda", PJRTCUDAVersion)
+		if p := filepath.Join(d, "nvidia", "pjrt_c_api_cuda_plugin.so"); check(p) {
+			return p, globDirs(filepath.Join(d, "nvidia", "*", "lib")), looked, nil
+		}
+	}
 	for _, d := range roots.GoXLADirs {
 		if c := filepath.Join(d, "nvidia", "pjrt_c_api_cuda_plugin.so"); check(c) {
 			return c, globDirs(filepath.Join(d, "nvidia", "*", "lib")), looked, nil
@@ -490,8 +512,169 @@ func FindCUDAPlugin(roots SearchRoots) (path string, libDirs []string, looked []
 			return c, nvidiaLibDirs(d), looked, nil
 		}
 	}
-	return "", nil, looked, fmt.Errorf("CUDA PJRT plugin %w: looked in %s; install JAX's plugin (pip install jax-cuda13-plugin) or set $%s",
-		ErrNotFound, strings.Join(looked, ", "), EnvPJRTPluginPath)
+	return "", nil, looked, fmt.Errorf("CUDA PJRT plugin %w: looked in %s; %s",
+		ErrNotFound, strings.Join(lookedWithEnv(roots, looked), ", "), cudaInstallHint)
+}
+
+// cudaInstallHint says how to get a CUDA PJRT plugin.
+const cudaInstallHint = "install one with " + InstallPJRTCUDA + " (jax-cuda13-pjrt " + PJRTCUDAVersion +
+	" + NVIDIA wheels from PyPI into the cache) or pip install 'jax[cuda13]', or set $" + EnvPJRTPluginPath +
+	" to a pjrt_c_api_cuda_plugin.so / xla_cuda_plugin.so"
+
+// lookedWithEnv prefixes looked with the environment variables FindCUDAPlugin read, for messages.
+func lookedWithEnv(roots SearchRoots, looked []string) []string {
+	var out []string
+	if roots.getenv(EnvPJRTPluginPath) == "" {
+		out = append(out, "$"+EnvPJRTPluginPath+" (unset)")
+	}
+	if !strings.HasPrefix(roots.getenv(EnvBackend), "xla:/") {
+		out = append(out, "$"+EnvBackend+"=xla:/path (unset)")
+	}
+	return append(out, looked...)
+}
+
+// NoCUDAError says that "xla:cuda" cannot run here: no NVIDIA GPU is visible
+// and/or no CUDA PJRT plugin is installed. It wraps ErrNotFound.
+type NoCUDAError struct {
+	// GPU is how the GPU was seen ("" when it was not: GPULooked says where it was looked for).
+	GPU       string
+	GPULooked []string
+	// PluginLooked lists every plugin location tried (empty when a plugin was found).
+	PluginLooked []string
+	Plugin       string
+}
+
+func (e *NoCUDAError) Error() string {
+	var b strings.Builder
+	b.WriteString("no GPU/plugin found: looked in ")
+	if e.GPU != "" {
+		fmt.Fprintf(&b, "GPU: found (%s); ", e.GPU)
+	} else {
+		fmt.Fprintf(&b, "GPU: %s (no NVIDIA GPU); ", strings.Join(e.GPULooked, ", "))
+	}
+	if e.Plugin != "" {
+		fmt.Fprintf(&b, "CUDA PJRT plugin: found (%s)", e.Plugin)
+	} else {
+		fmt.Fprintf(&b, "CUDA PJRT plugin: %s (none found)", strings.Join(e.PluginLooked, ", "))
+	}
+	if e.Plugin == "" {
+		b.WriteString("; " + cudaInstallHint)
+	}
+	if e.GPU == "" {
+		b.WriteString("; xla:cuda needs an NVIDIA GPU with its driver (/dev/nvidia0, nvidia-smi): use backend xla:cpu or \"\" (auto) on this machine")
+	}
+	return b.String()
+}
+
+// Unwrap makes errors.Is(err, ErrNotFound) true.
+func (e *NoCUDAError) Unwrap() error { return ErrNotFound }
+
+// gpuLooked describes where HasGPU looks.
+func (r SearchRoots) gpuLooked() []string {
+	var l []string
+	if r.DevDir != "" {
+		l = append(l, filepath.Join(r.DevDir, "nvidia[0-9]*"))
+	}
+	if r.NvidiaSMI != nil {
+		l = append(l, "nvidia-smi -L")
+	}
+	if len(l) == 0 {
+		l = append(l, "(GPU checks disabled)")
+	}
+	return l
+}
+
+// CheckCUDA is what "xla:cuda" needs: an NVIDIA GPU (HasGPU) and a CUDA PJRT
+// plugin (FindCUDAPlugin). Without either it returns a *NoCUDAError naming
+// every place it looked and the install command.
+func CheckCUDA(roots SearchRoots) (plugin string, libDirs []string, err error) {
+	gpu, how := roots.HasGPU()
+	plugin, libDirs, looked, perr := FindCUDAPlugin(roots)
+	if gpu && perr == nil {
+		return plugin, libDirs, nil
+	}
+	e := &NoCUDAError{GPU: how, Plugin: plugin}
+	if !gpu {
+		e.GPULooked = roots.gpuLooked()
+	}
+	if perr != nil {
+		e.PluginLooked = lookedWithEnv(roots, looked)
+	}
+	return "", nil, e
+}
+
+// cudaDataDirFlag returns XLA_FLAGS with --xla_gpu_cuda_data_dir added when
+// it is not set yet and one of the NVIDIA library directories' parents holds
+// nvvm/libdevice (the layout of go-xla's and scripts/install-pjrt-cuda.sh's
+// nvidia/cu13, and of the nvidia-cuda-nvcc wheel). JAX's own site-packages
+// layout needs nothing: XLA finds it relative to the plugin.
+func cudaDataDirFlag(current string, libDirs []string) (string, bool) {
+	if strings.Contains(current, "--xla_gpu_cuda_data_dir") {
+		return "", false
+	}
+	for _, d := range libDirs {
+		root := filepath.Dir(d)
+		if isDir(filepath.Join(root, "nvvm", "libdevice")) {
+			return strings.TrimSpace(current + " --xla_gpu_cuda_data_dir=" + root), true
+		}
+	}
+	return "", false
+}
+
+// GPUOptions are the CUDA client settings passed to go-xla as backend options.
+type GPUOptions struct {
+	// Preallocate lets XLA reserve MemoryFraction of the GPU memory when the
+	// client starts (XLA's own default, 75%). false allocates on demand.
+	Preallocate bool
+	// MemoryFraction is the fraction preallocated; 0 keeps XLA's 0.75.
+	MemoryFraction float64
+	// TF32 lets float32 matrix multiplications use TensorFloat-32 (10-bit
+	// mantissa) on Ampere and newer GPUs: faster, ~1e-3 relative error.
+	TF32 bool
+}
+
+// DefaultGPUOptions: no preallocation, TF32 on (go-xla's CUDA defaults, made explicit).
+func DefaultGPUOptions() GPUOptions { return GPUOptions{TF32: true} }
+
+// IsCUDASpec reports whether spec selects a CUDA PJRT plugin ("xla:cuda",
+// "xla:gpu", or an absolute plugin path whose name says cuda/nvidia).
+func IsCUDASpec(spec string) bool {
+	name, rest, _ := strings.Cut(spec, ":")
+	if name != "xla" && name != "stablehlo" && name != "hlo" && name != "shlo" {
+		return false
+	}
+	plugin, _, _ := strings.Cut(rest, ",")
+	return plugin == "cuda" || plugin == "gpu" || (filepath.IsAbs(plugin) && isCUDAName(plugin))
+}
+
+// WithGPUOptions appends o as go-xla backend options ("preallocate=false",
+// "memory_fraction=0.5", "tf32=false") to a CUDA spec; options already in
+// the spec win. Other specs are returned unchanged.
+func WithGPUOptions(spec string, o GPUOptions) string {
+	if !IsCUDASpec(spec) {
+		return spec
+	}
+	_, opts, _ := strings.Cut(spec, ",")
+	has := func(key string) bool {
+		for _, kv := range strings.Split(opts, ",") {
+			k, _, _ := strings.Cut(kv, "=")
+			if k == key || k == "no"+key {
+				return true
+			}
+		}
+		return false
+	}
+	add := func(key, val string) {
+		if !has(key) {
+			spec += "," + key + "=" + val
+		}
+	}
+	add("preallocate", fmt.Sprint(o.Preallocate))
+	if o.Preallocate && o.MemoryFraction > 0 {
+		add("memory_fraction", fmt.Sprint(o.MemoryFraction))
+	}
+	add("tf32", fmt.Sprint(o.TF32))
+	return spec
 }
 
 func isCUDAName(p string) bool {

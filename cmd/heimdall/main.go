@@ -21,12 +21,17 @@ import (
 
 // globals are the flags every subcommand shares.
 type globals struct {
-	configFile string
-	set        []string
+	configFile  string
+	set         []string
+	trackingURI string
 }
 
 func (g *globals) load() (config.Config, error) {
-	return config.Load(config.Options{File: g.configFile, Set: g.set})
+	set := g.set
+	if g.trackingURI != "" {
+		set = append(append([]string(nil), set...), "tracking.uri="+g.trackingURI)
+	}
+	return config.Load(config.Options{File: g.configFile, Set: set})
 }
 
 func main() {
@@ -62,11 +67,19 @@ Run 'heimdall config' to print the resolved configuration.`,
 	}
 	root.PersistentFlags().StringVarP(&g.configFile, "config", "c", "", "YAML config file (default: embedded configs/default.yaml)")
 	root.PersistentFlags().StringArrayVar(&g.set, "set", nil, "override one config key, e.g. --set train.epochs=5 (repeatable)")
+	root.PersistentFlags().StringVar(&g.trackingURI, "tracking-uri", "", "MLflow tracking server, e.g. http://127.0.0.1:5000 (= --set tracking.uri=...; default: HEIMDALL_MLFLOW_TRACKING_URI, MLFLOW_TRACKING_URI, else local RUN_DIR/tracking)")
 	root.AddCommand(
 		newConfigCmd(g),
 		newSimulateCmd(g),
 		newBaselineCmd(g),
 		newTrainCmd(g),
+		newExportCmd(g),
+		newBenchCmd(g),
+		newPredictCmd(g),
+		newDevicesCmd(g),
+		newDeviceCheckCmd(g),
+		newModelsCmd(g),
+		newTrackingCmd(g),
 	)
 	return root
 }

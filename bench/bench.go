@@ -1,0 +1,365 @@
+// Package bench measures LocalizationNet inference: the native GoMLX
+// backend (trainer.Model.Predict) against ONNX Runtime (onnx.Session) on the
+// same inputs, per batch size: warm-up, then latency percentiles and
+// throughput, the speedup native/ORT, parity numbers and machine info; as a
+// terminal table, JSON and Markdown, with gates for CI. Used by
+// `heimdall bench` and by the go test benchmarks of this package.
+package bench
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/heimdall-sdr/trainer/onnx"
+)
+
+// Runner runs a model on a batch: x is [n, receivers, n_mels, frames] flat.
+type Runner interface {
+	Predict(x []float32, n int) (pos, sigma []float32, err error)
+}
+
+// ortRunner adapts an onnx.Session to Runner.
+type ortRunner struct{ s *onnx.Session }
+
+func (r ortRunner) Predict(x []float32, n int) ([]float32, []float32, error) { return r.s.Run(x, n) }
+
+// Options control a benchmark.
+type Options struct {
+	// BatchSizes to measure. Default 1, 8, 32.
+	BatchSizes []int
+	// Warmup runs per path and batch size before timing. Default 3.
+	Warmup int
+	// Iterations are the timed runs per path and batch size. Default 30.
+	Iterations int
+	// MaxTime caps the timed runs per path and batch size (at least 5 runs
+	// are made). Default 30s.
+	MaxTime time.Duration
+	// Seed of the random inputs. Default 1.
+	Seed uint64
+	// Parity inputs: the random 5x8 set is always used; Val adds real
+	// validation inputs.
+	Val *onnx.Inputs
+	// MaxMAE is the parity limit recorded in the report. Default 1e-5.
+	MaxMAE float64
+	// Progress receives a progress bar; nil for none.
+	Progress io.Writer
+}
+
+func (o Options) withDefaults() Options {
+	if len(o.BatchSizes) == 0 {
+		o.BatchSizes = []int{1, 8, 32}
+	}
+	if o.Warmup <= 0 {
+		o.Warmup = 3
+	}
+	if o.Iterations <= 0 {
+		o.Iterations = 30
+	}
+	if o.MaxTime <= 0 {
+		o.MaxTime = 30 * time.Second
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if o.MaxMAE <= 0 {
+		o.MaxMAE = onnx.DefaultMaxMAE
+	}
+	return o
+}
+
+// Latency are the timings of one path at one batch size.
+type Latency struct {
+	Iterations int     `json:"iterations"`
+	P50ms      float64 `json:"p50_ms"`
+	P95ms      float64 `json:"p95_ms"`
+	P99ms      float64 `json:"p99_ms"`
+	Meanms     float64 `json:"mean_ms"`
+	// Throughput is samples per second (batch / mean latency).
+	Throughput float64 `json:"throughput_samples_per_s"`
+}
+
+// Row is one batch size.
+type Row struct {
+	Batch  int     `json:"batch"`
+	Native Latency `json:"native"`
+	ORT    Latency `json:"onnxruntime"`
+	// Speedup is native p50 / ORT p50 (> 1: ONNX Runtime is faster).
+	Speedup float64 `json:"speedup_native_over_ort"`
+}
+
+// Machine describes where the benchmark ran.
+type Machine struct {
+	CPU            string `json:"cpu"`
+	Cores          int    `json:"cores"`
+	OS             string `json:"os"`
+	GoVersion      string `json:"go_version"`
+	Backend        string `json:"gomlx_backend"`
+	ORTVersion     string `json:"onnxruntime_version"`
+	IntraOpThreads int    `json:"ort_intra_op_threads"`
+	GraphOpt       string `json:"ort_graph_optimization"`
+}
+
+// Report is a benchmark's result.
+type Report struct {
+	Model      string             `json:"model"`
+	Checkpoint string             `json:"checkpoint"`
+	InputShape [3]int             `json:"input_shape"`
+	Date       string             `json:"date"`
+	Machine    Machine            `json:"machine"`
+	Warmup     int                `json:"warmup"`
+	Parity     *onnx.ParityReport `json:"parity"`
+	Rows       []Row              `json:"rows"`
+	Command    string             `json:"command,omitempty"`
+}
+
+// CPUModel reads the CPU model name from /proc/cpuinfo.
+func CPUModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+// Run benchmarks native against sess on inputs of sess's shape. backend
+// describes the native backend.
+func Run(native Runner, backend string, sess *onnx.Session, o Options) (*Report, error) {
+	o = o.withDefaults()
+	shape := sess.InputShape
+	rep := &Report{
+		InputShape: shape,
+		Date:       time.Now().UTC().Format(time.RFC3339),
+		Warmup:     o.Warmup,
+		Machine: Machine{
+			CPU: CPUModel(), Cores: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, GoVersion: runtime.Version(),
+			Backend: backend, ORTVersion: onnx.RuntimeVersion(), IntraOpThreads: max(sess.Options.IntraOpThreads, 1),
+			GraphOpt: cmp(sess.Options.GraphOptimization, "all"),
+		},
+	}
+	sets := []onnx.Inputs{onnx.RandomInputs(shape, onnx.ParityBatches*onnx.ParityBatchSize, 42)}
+	if o.Val != nil && o.Val.N > 0 {
+		n := min(o.Val.N, onnx.ParityBatches*onnx.ParityBatchSize)
+		sets = append(sets, onnx.Inputs{Name: "validation", X: o.Val.X[:n*sess.SampleSize()], N: n})
+	}
+	par, err := onnx.Parity(native, sess, sets, onnx.ParityBatchSize, o.MaxMAE)
+	if err != nil {
+		return nil, err
+	}
+	par.Backend = backend
+	rep.Parity = par
+
+	maxB := slices.Max(o.BatchSizes)
+	in := onnx.RandomInputs(shape, maxB, o.Seed)
+	var bar *progressbar.ProgressBar
+	if o.Progress != nil {
+		bar = progressbar.NewOptions(2*len(o.BatchSizes)*(o.Warmup+o.Iterations),
+			progressbar.OptionSetWriter(o.Progress), progressbar.OptionSetDescription("bench"),
+			progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(o.Progress) }))
+	}
+	ort := ortRunner{sess}
+	for _, b := range o.BatchSizes {
+		if b <= 0 {
+			return nil, fmt.Errorf("bench: batch size must be > 0, got %d", b)
+		}
+		x := in.X[:b*sess.SampleSize()]
+		row := Row{Batch: b}
+		for i, r := range []Runner{native, ort} {
+			name := []string{"native", "onnxruntime"}[i]
+			if bar != nil {
+				bar.Describe(fmt.Sprintf("bench %s batch %d", name, b))
+			}
+			lat, err := measure(r, x, b, o, bar)
+			if err != nil {
+				return nil, fmt.Errorf("bench: %s batch %d: %w", name, b, err)
+			}
+			if i == 0 {
+				row.Native = lat
+			} else {
+				row.ORT = lat
+			}
+		}
+		row.Speedup = row.Native.P50ms / row.ORT.P50ms
+		rep.Rows = append(rep.Rows, row)
+	}
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	return rep, nil
+}
+
+func cmp(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func measure(r Runner, x []float32, n int, o Options, bar *progressbar.ProgressBar) (Latency, error) {
+	for range o.Warmup {
+		if _, _, err := r.Predict(x, n); err != nil {
+			return Latency{}, err
+		}
+		if bar != nil {
+			_ = bar.Add(1)
+		}
+	}
+	var ms []float64
+	start := time.Now()
+	for i := range o.Iterations {
+		t0 := time.Now()
+		if _, _, err := r.Predict(x, n); err != nil {
+			return Latency{}, err
+		}
+		ms = append(ms, float64(time.Since(t0).Nanoseconds())/1e6)
+		if bar != nil {
+			_ = bar.Add(1)
+		}
+		if i >= 4 && time.Since(start) > o.MaxTime {
+			if bar != nil {
+				_ = bar.Add(o.Iterations - i - 1)
+			}
+			break
+		}
+	}
+	return summarize(ms, n), nil
+}
+
+func summarize(ms []float64, batch int) Latency {
+	s := slices.Clone(ms)
+	slices.Sort(s)
+	mean := 0.0
+	for _, v := range s {
+		mean += v
+	}
+	mean /= float64(len(s))
+	return Latency{Iterations: len(s), P50ms: percentile(s, 50), P95ms: percentile(s, 95), P99ms: percentile(s, 99),
+		Meanms: mean, Throughput: float64(batch) / (mean / 1e3)}
+}
+
+// percentile of sorted values, linear interpolation.
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	pos := p / 100 * float64(len(sorted)-1)
+	lo := int(math.Floor(pos))
+	hi := min(lo+1, len(sorted)-1)
+	return sorted[lo] + (pos-float64(lo))*(sorted[hi]-sorted[lo])
+}
+
+// Gate checks the report: every parity mean within maxMAE (0: skip) and
+// every speedup at least minSpeedup (0: skip). The error lists every
+// violation.
+func (r *Report) Gate(maxMAE, minSpeedup float64) error {
+	var errs []error
+	if maxMAE > 0 && r.Parity != nil {
+		for _, s := range r.Parity.Sets {
+			if !(s.Positions.Mean <= maxMAE) || !(s.Uncertainties.Mean <= maxMAE) {
+				errs = append(errs, fmt.Errorf("parity %s: mean abs error positions %.3g, uncertainties %.3g > --max-mae %.3g",
+					s.Name, s.Positions.Mean, s.Uncertainties.Mean, maxMAE))
+			}
+		}
+	}
+	if minSpeedup > 0 {
+		for _, row := range r.Rows {
+			if !(row.Speedup >= minSpeedup) {
+				errs = append(errs, fmt.Errorf("batch %d: speedup native/ORT %.2fx < --min-speedup %.2fx", row.Batch, row.Speedup, minSpeedup))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("bench: gate failed: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// WriteTable writes the terminal table.
+func (r *Report) WriteTable(w io.Writer) error {
+	m := r.Machine
+	var b strings.Builder
+	fmt.Fprintf(&b, "model: %s  input [batch, %d, %d, %d]\n", r.Model, r.InputShape[0], r.InputShape[1], r.InputShape[2])
+	fmt.Fprintf(&b, "machine: %s, %d cores, %s | native: %s | ONNX Runtime %s, %d intra-op thread(s), graph optimisation %s\n",
+		m.CPU, m.Cores, m.OS, m.Backend, m.ORTVersion, m.IntraOpThreads, m.GraphOpt)
+	if r.Parity != nil {
+		fmt.Fprintln(&b, r.Parity.String())
+	}
+	fmt.Fprintf(&b, "\n%5s | %-11s | %8s %8s %8s | %10s | %s\n", "batch", "path", "p50 ms", "p95 ms", "p99 ms", "samples/s", "speedup native/ORT")
+	fmt.Fprintln(&b, strings.Repeat("-", 78))
+	for _, row := range r.Rows {
+		for i, l := range []Latency{row.Native, row.ORT} {
+			sp := ""
+			if i == 1 {
+				sp = fmt.Sprintf("%.2fx", row.Speedup)
+			}
+			fmt.Fprintf(&b, "%5d | %-11s | %8.2f %8.2f %8.2f | %10.1f | %s\n", row.Batch, []string{"native", "onnxruntime"}[i],
+				l.P50ms, l.P95ms, l.P99ms, l.Throughput, sp)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteMarkdown writes a Markdown report.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	m := r.Machine
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Inference benchmark: native GoMLX vs ONNX Runtime\n\n")
+	fmt.Fprintf(&b, "- model: `%s` (checkpoint `%s`), input `[batch, %d, %d, %d]`\n", r.Model, r.Checkpoint, r.InputShape[0], r.InputShape[1], r.InputShape[2])
+	fmt.Fprintf(&b, "- date: %s\n", r.Date)
+	fmt.Fprintf(&b, "- machine: %s, %d cores, %s, %s\n", m.CPU, m.Cores, m.OS, m.GoVersion)
+	fmt.Fprintf(&b, "- native: GoMLX backend `%s`; ONNX Runtime %s, %d intra-op thread(s), graph optimisation `%s`\n", m.Backend, m.ORTVersion, m.IntraOpThreads, m.GraphOpt)
+	if len(r.Rows) > 0 {
+		fmt.Fprintf(&b, "- %d warm-up runs, then %d timed runs per path and batch size\n", r.Warmup, r.Rows[0].Native.Iterations)
+	}
+	if r.Command != "" {
+		fmt.Fprintf(&b, "- command: `%s`\n", r.Command)
+	}
+	if r.Parity != nil {
+		fmt.Fprintf(&b, "\n### Parity (GoMLX vs ONNX Runtime, absolute error)\n\n| inputs | batches x size | positions max | positions mean | uncertainties max | uncertainties mean |\n|---|---|---|---|---|---|\n")
+		for _, s := range r.Parity.Sets {
+			fmt.Fprintf(&b, "| %s | %dx%d | %.2e | %.2e | %.2e | %.2e |\n", s.Name, s.Batches, s.BatchSize, s.Positions.Max, s.Positions.Mean, s.Uncertainties.Max, s.Uncertainties.Mean)
+		}
+		verdict := "pass"
+		if !r.Parity.Pass {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(&b, "\nLimit: mean absolute error <= %.0e per output: **%s**.\n", r.Parity.MaxMAE, verdict)
+	}
+	fmt.Fprintf(&b, "\n### Latency\n\n| batch | path | p50 ms | p95 ms | p99 ms | samples/s | speedup native/ORT (p50) |\n|---:|---|---:|---:|---:|---:|---:|\n")
+	for _, row := range r.Rows {
+		fmt.Fprintf(&b, "| %d | native (%s) | %.2f | %.2f | %.2f | %.1f | |\n", row.Batch, m.Backend, row.Native.P50ms, row.Native.P95ms, row.Native.P99ms, row.Native.Throughput)
+		fmt.Fprintf(&b, "| %d | onnxruntime | %.2f | %.2f | %.2f | %.1f | %.2fx |\n", row.Batch, row.ORT.P50ms, row.ORT.P95ms, row.ORT.P99ms, row.ORT.Throughput, row.Speedup)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,372 @@
+// Package onnx exports a trained LocalizationNet to ONNX, checks the result
+// structurally, runs it with ONNX Runtime (github.com/yalue/onnxruntime_go)
+// and measures its parity with the GoMLX model.
+//
+// The exporter does not trace a GoMLX graph (GoMLX's own ONNX exporter only
+// handles fixed batch sizes, see docs); it rebuilds LocalizationNet's
+// inference graph from the architecture saved in the checkpoint
+// (trainer.RunConfig.Model) and the variables of its model.Store, read by
+// scope name. A missing, misshapen or unused variable is an error naming it,
+// so a change of trainer/model.go that the exporter does not follow fails
+// the export instead of producing a wrong model; parity then checks the
+// numbers.
+//
+// Graph (NCHW, which is the model input's layout [batch, receivers, n_mels,
+// frames], so no transpose is needed): per conv+BatchNorm a Conv whose
+// weights and bias have the BatchNorm (inference statistics) folded in,
+// Relu, residual Add; ReduceMean over H, W; per head Gemm (Dense with the
+// following BatchNorm folded) + Relu (dropout removed), Gemm to 2 outputs;
+// positions = head * scale + centroid (Mul, Add); uncertainties =
+// Clip(Softplus(head), 0.01, 1.0). Opset 14 (Clip takes min/max as inputs,
+// ReduceMean still takes axes as an attribute).
+package onnx
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/heimdall-sdr/trainer/geo"
+	"github.com/heimdall-sdr/trainer/onnx/onnxpb"
+	"github.com/heimdall-sdr/trainer/trainer"
+)
+
+// Model I/O names (DESIGN.md contracts).
+const (
+	InputName       = "mel_spectrogram"
+	OutputPositions = "positions"
+	OutputSigmas    = "uncertainties"
+	BatchDim        = "batch"
+
+	// Opset is the ai.onnx opset the graph uses; IRVersion the ONNX IR
+	// version written (IR 8 is what onnx.proto of ONNX 1.12 defines).
+	Opset     = 14
+	IRVersion = 8
+
+	// BatchNormEpsilon is GoMLX's norm.BatchNorm default epsilon, which
+	// trainer/model.go uses (it does not call Epsilon()).
+	BatchNormEpsilon = 1e-3
+
+	ProducerName = "heimdall-trainer"
+)
+
+// weights reads LocalizationNet's variables from a model.Store by scope and
+// records which were used.
+type weights struct {
+	store *model.Store
+	used  map[string]bool
+}
+
+func varPath(scope []string, name string) string {
+	return model.ScopeSeparator + strings.Join(append(append([]string{trainer.ModelScope}, scope...), name), model.ScopeSeparator)
+}
+
+// get returns the float32 value of variable scope/name with the given dims.
+func (w *weights) get(scope []string, name string, dims ...int) ([]float32, error) {
+	p := varPath(scope, name)
+	v := w.store.GetVariable(p)
+	if v == nil {
+		return nil, fmt.Errorf("onnx: export: variable %s missing from the checkpoint (did trainer/model.go change?)", p)
+	}
+	w.used[p] = true
+	t, err := v.Value()
+	if err != nil || t == nil {
+		return nil, fmt.Errorf("onnx: export: variable %s has no value: %v", p, err)
+	}
+	sh := t.Shape()
+	if sh.DType != dtypes.Float32 {
+		return nil, fmt.Errorf("onnx: export: variable %s is %s, want float32", p, sh.DType)
+	}
+	if len(sh.Dimensions) != len(dims) {
+		return nil, fmt.Errorf("onnx: export: variable %s has shape %v, want %v", p, sh.Dimensions, dims)
+	}
+	for i := range dims {
+		if sh.Dimensions[i] != dims[i] {
+			return nil, fmt.Errorf("onnx: export: variable %s has shape %v, want %v", p, sh.Dimensions, dims)
+		}
+	}
+	data, err := tensors.CopyFlatData[float32](t)
+	if err != nil {
+		return nil, fmt.Errorf("onnx: export: variable %s: %w", p, err)
+	}
+	return data, nil
+}
+
+// batchNorm returns the folded per-channel multiplier s = scale/sqrt(var+eps)
+// and shift = offset - mean*s of the BatchNorm in scope.
+func (w *weights) batchNorm(scope []string, c int) (mul, shift []float64, err error) {
+	bn := append(append([]string{}, scope...), "batch_normalization")
+	var vals [4][]float32
+	for i, n := range []string{"scale", "offset", "mean", "variance"} {
+		if vals[i], err = w.get(bn, n, c); err != nil {
+			return nil, nil, err
+		}
+	}
+	w.used[varPath(bn, "avg_weight")] = true
+	mul, shift = make([]float64, c), make([]float64, c)
+	for i := range c {
+		mul[i] = float64(vals[0][i]) / math.Sqrt(float64(vals[3][i])+BatchNormEpsilon)
+		shift[i] = float64(vals[1][i]) - float64(vals[2][i])*mul[i]
+	}
+	return mul, shift, nil
+}
+
+// unused lists variables under the model scope the exporter did not read.
+func (w *weights) unused() []string {
+	prefix := model.ScopeSeparator + trainer.ModelScope + model.ScopeSeparator
+	var out []string
+	for v := range w.store.IterVariables() {
+		p := v.Path()
+		if strings.HasPrefix(p, prefix) && !w.used[p] {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// exporter builds the graph.
+type exporter struct {
+	b *graphBuilder
+	w *weights
+}
+
+// convBN adds Conv(kernel, stride, GoMLX PadSame) with the BatchNorm of the
+// same scope folded in, optionally followed by Relu.
+func (e *exporter) convBN(x string, scope []string, in, out, k, stride int, relu bool) (string, error) {
+	kern, err := e.w.get(append(append([]string{}, scope...), "conv"), "weights", k, k, in, out)
+	if err != nil {
+		return "", err
+	}
+	mul, shift, err := e.w.batchNorm(scope, out)
+	if err != nil {
+		return "", err
+	}
+	// GoMLX channels-last kernel [kH, kW, in, out] -> ONNX [out, in, kH, kW].
+	wt := make([]float32, len(kern))
+	bias := make([]float32, out)
+	for o := range out {
+		for i := range in {
+			for kh := range k {
+				for kw := range k {
+					wt[((o*in+i)*k+kh)*k+kw] = float32(float64(kern[((kh*k+kw)*in+i)*out+o]) * mul[o])
+				}
+			}
+		}
+		bias[o] = float32(shift[o])
+	}
+	name := strings.Join(scope, "/")
+	wn := e.b.initializer(name+"/W", []int64{int64(out), int64(in), int64(k), int64(k)}, wt)
+	bn := e.b.initializer(name+"/B", []int64{int64(out)}, bias)
+	lo, hi := int64((k-1)/2), int64(k/2) // GoMLX PadSame: (k-1)/2 before, k/2 after, for any stride.
+	h := e.b.node("Conv", name+"/conv", []string{x, wn, bn},
+		attrInts("kernel_shape", int64(k), int64(k)),
+		attrInts("strides", int64(stride), int64(stride)),
+		attrInts("pads", lo, lo, hi, hi),
+		attrInts("dilations", 1, 1),
+		attrInt("group", 1))
+	if relu {
+		h = e.b.node("Relu", name+"/relu", []string{h})
+	}
+	return h, nil
+}
+
+// denseBN adds Gemm for a Dense layer, with the BatchNorm of scope folded
+// in when bn is set.
+func (e *exporter) denseBN(x string, scope []string, in, out int, bn bool) (string, error) {
+	dense := append(append([]string{}, scope...), "dense")
+	wts, err := e.w.get(dense, "weights", in, out)
+	if err != nil {
+		return "", err
+	}
+	bias, err := e.w.get(dense, "biases", out)
+	if err != nil {
+		return "", err
+	}
+	wt, bt := make([]float32, len(wts)), make([]float32, out)
+	mul, shift := make([]float64, out), make([]float64, out)
+	for o := range out {
+		mul[o] = 1
+	}
+	if bn {
+		if mul, shift, err = e.w.batchNorm(scope, out); err != nil {
+			return "", err
+		}
+	}
+	for o := range out {
+		for i := range in {
+			wt[i*out+o] = float32(float64(wts[i*out+o]) * mul[o])
+		}
+		bt[o] = float32(float64(bias[o])*mul[o] + shift[o])
+	}
+	name := strings.Join(scope, "/")
+	wn := e.b.initializer(name+"/W", []int64{int64(in), int64(out)}, wt)
+	bnm := e.b.initializer(name+"/B", []int64{int64(out)}, bt)
+	return e.b.node("Gemm", name+"/gemm", []string{x, wn, bnm}), nil
+}
+
+func (e *exporter) head(x string, scope string, cfg trainer.ModelConfig, in int) (string, error) {
+	h := x
+	for i, hidden := range cfg.HeadHidden {
+		var err error
+		if h, err = e.denseBN(h, []string{scope, fmt.Sprintf("hidden%d", i)}, in, hidden, true); err != nil {
+			return "", err
+		}
+		h = e.b.node("Relu", fmt.Sprintf("%s/hidden%d/relu", scope, i), []string{h})
+		in = hidden // Dropout: identity at inference.
+	}
+	return e.denseBN(h, []string{scope, "out"}, in, 2, false)
+}
+
+// BuildGraph builds the ONNX inference graph of m (no metadata). It reads
+// the architecture from m.Config.Model and the weights from m.Store().
+func BuildGraph(m *trainer.Model) (*onnxpb.ModelProto, error) {
+	cfg := m.Config.Model
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("onnx: export: checkpoint model config: %w", err)
+	}
+	shape := m.Config.InputShape
+	if shape[0] <= 0 || shape[1] <= 0 || shape[2] <= 0 {
+		return nil, fmt.Errorf("onnx: export: checkpoint input_shape %v is invalid", shape)
+	}
+	e := &exporter{b: newGraphBuilder("LocalizationNet"), w: &weights{store: m.Store(), used: map[string]bool{}}}
+	e.b.names[InputName] = true
+	widths, depths, stemStride := cfg.Backbone()
+
+	h, err := e.convBN(InputName, []string{"stem"}, shape[0], widths[0], cfg.StemKernel, stemStride, true)
+	if err != nil {
+		return nil, err
+	}
+	for s, width := range widths {
+		stage := fmt.Sprintf("stage%d", s)
+		if s > 0 {
+			if h, err = e.convBN(h, []string{stage, "down"}, widths[s-1], width, 3, 2, true); err != nil {
+				return nil, err
+			}
+		}
+		for blk := range depths[s] {
+			block := fmt.Sprintf("block%d", blk)
+			a, err := e.convBN(h, []string{stage, block, "a"}, width, width, 3, 1, true)
+			if err != nil {
+				return nil, err
+			}
+			bb, err := e.convBN(a, []string{stage, block, "b"}, width, width, 3, 1, false)
+			if err != nil {
+				return nil, err
+			}
+			sum := e.b.node("Add", stage+"/"+block+"/add", []string{bb, h})
+			h = e.b.node("Relu", stage+"/"+block+"/relu", []string{sum})
+		}
+	}
+	feat := e.b.node("ReduceMean", "global_mean_pool", []string{h}, attrInts("axes", 2, 3), attrInt("keepdims", 0))
+	last := widths[len(widths)-1]
+	pos, err := e.head(feat, "position_head", cfg, last)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := e.head(feat, "uncertainty_head", cfg, last)
+	if err != nil {
+		return nil, err
+	}
+	if un := e.w.unused(); len(un) > 0 {
+		return nil, fmt.Errorf("onnx: export: checkpoint variables not used by the exporter (did trainer/model.go change?): %s", strings.Join(un, ", "))
+	}
+
+	lat, lon, scale := PositionTransform(cfg)
+	scaleN := e.b.initializer("position_scale", nil, []float32{float32(scale)})
+	offN := e.b.initializer("position_offset", []int64{2}, []float32{float32(lat), float32(lon)})
+	pos = e.b.node("Mul", "positions_scaled", []string{pos, scaleN})
+	e.b.names[OutputPositions] = true
+	e.b.g.Node = append(e.b.g.Node, &onnxpb.NodeProto{Name: proto.String("positions_offset"), OpType: proto.String("Add"),
+		Input: []string{pos, offN}, Output: []string{OutputPositions}})
+
+	sp := e.b.node("Softplus", "sigma_softplus", []string{sig})
+	minN := e.b.initializer("sigma_min", nil, []float32{float32(trainer.SigmaMinDeg)})
+	maxN := e.b.initializer("sigma_max", nil, []float32{float32(trainer.SigmaMaxDeg)})
+	e.b.names[OutputSigmas] = true
+	e.b.g.Node = append(e.b.g.Node, &onnxpb.NodeProto{Name: proto.String("sigma_clip"), OpType: proto.String("Clip"),
+		Input: []string{sp, minN, maxN}, Output: []string{OutputSigmas}})
+
+	e.b.g.Input = []*onnxpb.ValueInfoProto{tensorValueInfo(InputName, BatchDim, -1, int64(shape[0]), int64(shape[1]), int64(shape[2]))}
+	e.b.g.Output = []*onnxpb.ValueInfoProto{
+		tensorValueInfo(OutputPositions, BatchDim, -1, 2),
+		tensorValueInfo(OutputSigmas, BatchDim, -1, 2),
+	}
+	e.b.g.DocString = proto.String("LocalizationNet inference graph: mel_spectrogram [batch, receivers, n_mels, frames] -> positions [batch, 2] (lat, lon degrees), uncertainties [batch, 2] (1-sigma degrees in [0.01, 1.0]).")
+	return &onnxpb.ModelProto{
+		IrVersion:       proto.Int64(IRVersion),
+		OpsetImport:     []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(Opset)}},
+		ProducerName:    proto.String(ProducerName),
+		ProducerVersion: proto.String("1"),
+		Domain:          proto.String("org.heimdall-sdr"),
+		DocString:       proto.String("Heimdall LocalizationNet (RF transmitter localisation from WebSDR mel spectrograms)"),
+		Graph:           e.b.g,
+	}, nil
+}
+
+// PositionTransform is the (lat, lon) offset and scale LocalizationNet
+// applies to its position head: out_deg = head*scale + (lat, lon); the
+// receivers' centroid when positions are normalised (trainer/model.go).
+func PositionTransform(cfg trainer.ModelConfig) (lat, lon, scale float64) {
+	if !cfg.NormalizePositions {
+		return 0, 0, 1
+	}
+	lat, lon = geo.Centroid(geo.Receivers)
+	return lat, lon, cfg.PositionScale
+}
+
+// WeightsSHA256 is the SHA-256 of the initializers' raw data, in graph
+// order (names and dims excluded).
+func WeightsSHA256(mp *onnxpb.ModelProto) string {
+	h := sha256.New()
+	for _, t := range mp.GetGraph().GetInitializer() {
+		h.Write(t.GetRawData())
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// ParamCount counts the float values of the initializers.
+func ParamCount(mp *onnxpb.ModelProto) int {
+	n := 0
+	for _, t := range mp.GetGraph().GetInitializer() {
+		c := 1
+		for _, d := range t.GetDims() {
+			c *= int(d)
+		}
+		n += c
+	}
+	return n
+}
+
+// SetMetadata replaces the model's metadata_props with kv (sorted by key).
+func SetMetadata(mp *onnxpb.ModelProto, kv map[string]string) {
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	mp.MetadataProps = nil
+	for _, k := range keys {
+		mp.MetadataProps = append(mp.MetadataProps, &onnxpb.StringStringEntryProto{Key: proto.String(k), Value: proto.String(kv[k])})
+	}
+}
+
+// MetadataMap returns the model's metadata_props.
+func MetadataMap(mp *onnxpb.ModelProto) map[string]string {
+	m := map[string]string{}
+	for _, p := range mp.GetMetadataProps() {
+		m[p.GetKey()] = p.GetValue()
+	}
+	return m
+}
+
+var errNotModel = errors.New("not an ONNX model")

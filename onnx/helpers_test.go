@@ -1,0 +1,161 @@
+package onnx
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/gomlx/compute"
+
+	"github.com/heimdall-sdr/trainer/trainer"
+)
+
+// Environment variables `make test` sets so that missing tools fail the
+// tests instead of skipping them.
+const (
+	envRequireORT    = "HEIMDALL_REQUIRE_ORT"
+	envRequirePython = "HEIMDALL_REQUIRE_PYTHON"
+	envONNXPython    = "HEIMDALL_ONNX_PYTHON" // python with the pinned `onnx` package.
+)
+
+var testShape = [3]int{7, 16, 8}
+
+// needORT skips (or, under make test, fails) when ONNX Runtime is missing.
+func needORT(t testing.TB) {
+	t.Helper()
+	if err := InitRuntime(); err != nil {
+		if os.Getenv(envRequireORT) != "" {
+			t.Fatalf("ONNX Runtime required: %v", err)
+		}
+		t.Skipf("ONNX Runtime not installed (run scripts/install-ort.sh; make test installs it): %v", err)
+	}
+}
+
+// onnxPython returns a python interpreter that has the pinned onnx package:
+// $HEIMDALL_ONNX_PYTHON, else the cached venv of scripts/pyvenv.sh.
+func onnxPython(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv(envONNXPython); p != "" {
+		return p
+	}
+	_, file, _, _ := runtime.Caller(0)
+	req := filepath.Join(filepath.Dir(file), "..", "scripts", "requirements-onnx.txt")
+	b, err := os.ReadFile(req)
+	if err == nil {
+		sum := sha256.Sum256(b)
+		cache := os.Getenv("HEIMDALL_CACHE")
+		if cache == "" {
+			home, _ := os.UserHomeDir()
+			cache = filepath.Join(home, ".cache", "heimdall")
+		}
+		dir := filepath.Join(cache, "venv", "onnx-"+hex.EncodeToString(sum[:])[:12])
+		if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
+			return filepath.Join(dir, "bin", "python")
+		}
+	}
+	if os.Getenv(envRequirePython) != "" {
+		t.Fatalf("python onnx checker required: set %s or run scripts/pyvenv.sh onnx scripts/requirements-onnx.txt", envONNXPython)
+	}
+	t.Skipf("python onnx checker not installed (scripts/pyvenv.sh onnx scripts/requirements-onnx.txt; make test installs it)")
+	return ""
+}
+
+// pythonFullCheck runs onnx.checker.check_model(full_check=True) on path.
+func pythonFullCheck(t testing.TB, path string) (string, error) {
+	py := onnxPython(t)
+	code := `import sys, onnx
+m = onnx.load(sys.argv[1])
+onnx.checker.check_model(m, full_check=True)
+print("onnx", onnx.__version__, "full_check OK: ir", m.ir_version, "opset", m.opset_import[0].version)`
+	out, err := exec.Command(py, "-c", code, path).CombinedOutput()
+	return string(out), err
+}
+
+func testBackend(t testing.TB) compute.Backend {
+	t.Helper()
+	b, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatalf("go backend: %v", err)
+	}
+	return b
+}
+
+func tinyModelConfig() trainer.ModelConfig {
+	m := trainer.DefaultModelConfig()
+	m.Widths, m.Depths = []int{4, 8}, []int{1, 1}
+	m.HeadHidden = []int{16, 8}
+	m.HeadDropout = []float64{0.1, 0.1}
+	return m
+}
+
+// synthSplit: channel r carries a constant offset on top of noise;
+// lat/lon depend on channels 0 and 1.
+func synthSplit(n int, seed uint64) trainer.Split {
+	r := rand.New(rand.NewPCG(seed, 7))
+	per := testShape[0] * testShape[1] * testShape[2]
+	pix := testShape[1] * testShape[2]
+	s := trainer.Split{X: make([]float32, n*per), Y: make([]float32, 2*n)}
+	for i := range n {
+		for c := range testShape[0] {
+			off := float32(2*r.Float64() - 1)
+			if c == 0 {
+				s.Y[2*i] = 45 + 0.4*off
+			}
+			if c == 1 {
+				s.Y[2*i+1] = 8 + 0.6*off
+			}
+			for p := range pix {
+				s.X[i*per+c*pix+p] = off + 0.3*float32(r.NormFloat64())
+			}
+		}
+	}
+	return s
+}
+
+var (
+	tinyOnce sync.Once
+	tinyDir  string
+	tinyErr  error
+	tinyVal  trainer.Split
+)
+
+// tinyRun trains a tiny model once per test binary (2 epochs, pure Go
+// backend, a few seconds) and returns its run directory.
+func tinyRun(t testing.TB) (string, trainer.Split) {
+	t.Helper()
+	tinyOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "heimdall-onnx-test-*")
+		if err != nil {
+			tinyErr = err
+			return
+		}
+		tinyDir = filepath.Join(dir, "rf-localization_test")
+		tc := trainer.DefaultTrainConfig()
+		tc.Epochs, tc.BatchSize, tc.LearningRate, tc.MinLearningRate = 2, 8, 1e-2, 1e-4
+		tinyVal = synthSplit(24, 2)
+		data := trainer.Data{Train: synthSplit(48, 1), Val: tinyVal, InputShape: testShape}
+		var log bytes.Buffer
+		_, tinyErr = trainer.Train(context.Background(), testBackend(t), data, tinyModelConfig(), tc,
+			trainer.RunOptions{RunDir: tinyDir, Log: &log, NoPlots: true})
+	})
+	if tinyErr != nil {
+		t.Fatalf("train tiny model: %v", tinyErr)
+	}
+	return tinyDir, tinyVal
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if tinyDir != "" {
+		_ = os.RemoveAll(filepath.Dir(tinyDir))
+	}
+	os.Exit(code)
+}

@@ -1,0 +1,520 @@
+// Package s3 implements storage.Store on an S3 bucket (AWS S3, MinIO or any
+// S3-compatible server) with github.com/minio/minio-go/v7.
+//
+// Every call takes ctx first and is retried with capped exponential backoff
+// (with jitter) while it fails with a transient error: a network error, HTTP
+// 5xx/429/408 or an S3 code such as SlowDown. minio-go's own per-request
+// retries are switched off so there is one bounded retry policy
+// (Options.MaxAttempts). Errors name the operation, the object and the
+// endpoint, e.g. "s3: put s3://heimdall-raw-iq/sessions/x/session.json at
+// 127.0.0.1:9000: ...", and wrap storage.ErrNotFound / storage.ErrExists where
+// they apply. Credentials are never part of an error or of String().
+//
+// Puts become visible only when complete: a known size up to PartSize is one
+// PUT; larger or unknown sizes use a multipart upload that minio-go aborts on
+// failure (if the server is unreachable at that moment, the incomplete upload
+// stays invisible to Get/List/Stat; RemoveIncomplete or the server's stale
+// upload cleanup discards it). NoOverwrite is a conditional put
+// (If-None-Match: *, evaluated by the server at PUT or at
+// CompleteMultipartUpload), so two racing writers cannot both win.
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/heimdall-sdr/trainer/storage"
+)
+
+var _ storage.Store = (*Client)(nil)
+
+// Defaults of Options.
+const (
+	DefaultPartSize    = 16 << 20
+	DefaultMaxAttempts = 5
+	DefaultRetryBase   = 250 * time.Millisecond
+	DefaultRetryMax    = 5 * time.Second
+)
+
+// Options configure a Client. The zero value of every field but Endpoint
+// and Bucket is its documented default.
+type Options struct {
+	// Endpoint is the server, "host:port" (TLS per UseTLS) or a URL
+	// "http://host:port" / "https://host" whose scheme decides TLS.
+	Endpoint string
+	// Bucket holds the objects.
+	Bucket string
+	// Region of the bucket; "" lets the client discover it (MinIO: us-east-1).
+	Region string
+	// UseTLS selects https for an Endpoint without a scheme.
+	UseTLS bool
+	// AccessKey and SecretKey sign requests. Empty: AWS_ACCESS_KEY_ID and
+	// AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) from the environment.
+	AccessKey string
+	SecretKey string
+	// CreateBucket creates the bucket on the first write when it is missing.
+	CreateBucket bool
+	// PartSize is the multipart part size in bytes (minimum 5 MiB). Known
+	// sizes up to it are a single PUT. Default 16 MiB.
+	PartSize uint64
+	// MaxAttempts bounds the attempts of one operation (default 5; 1 = no retry).
+	MaxAttempts int
+	// RetryBase is the first backoff (default 250ms), doubling per attempt up
+	// to RetryMax (default 5s), with up to 50% jitter.
+	RetryBase time.Duration
+	RetryMax  time.Duration
+	// Transport replaces the HTTP transport (tests); nil = minio-go's default.
+	Transport http.RoundTripper
+}
+
+// Client is a storage.Store on one bucket.
+type Client struct {
+	mc       *minio.Client
+	endpoint string // host:port, for messages
+	bucket   string
+	o        Options
+
+	mu           sync.Mutex
+	bucketExists bool
+}
+
+// New returns a client for o. It does not contact the server: the bucket is
+// checked (and created, with CreateBucket) on the first write.
+func New(o Options) (*Client, error) {
+	if o.Endpoint == "" {
+		return nil, errors.New("s3: endpoint is empty (store.endpoint, HEIMDALL_STORE_ENDPOINT)")
+	}
+	if o.Bucket == "" {
+		return nil, errors.New("s3: bucket is empty (store.bucket, HEIMDALL_STORE_BUCKET)")
+	}
+	host, secure := o.Endpoint, o.UseTLS
+	if strings.Contains(host, "://") {
+		u, err := url.Parse(host)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || strings.Trim(u.Path, "/") != "" {
+			return nil, fmt.Errorf("s3: endpoint %q: want host:port or http(s)://host:port without a path", o.Endpoint)
+		}
+		host, secure = u.Host, u.Scheme == "https"
+	}
+	if o.AccessKey == "" && o.SecretKey == "" {
+		o.AccessKey = os.Getenv("AWS_ACCESS_KEY_ID")
+		o.SecretKey = os.Getenv("AWS_SECRET_ACCESS_KEY")
+	}
+	if o.AccessKey == "" || o.SecretKey == "" {
+		return nil, fmt.Errorf("s3: no credentials for %s: set store.access_key and store.secret_key "+
+			"(HEIMDALL_STORE_ACCESS_KEY, HEIMDALL_STORE_SECRET_KEY) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", host)
+	}
+	if o.PartSize == 0 {
+		o.PartSize = DefaultPartSize
+	}
+	if o.PartSize < 5<<20 {
+		return nil, fmt.Errorf("s3: part size %d is below the S3 minimum of 5 MiB", o.PartSize)
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = DefaultRetryBase
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = DefaultRetryMax
+	}
+	mc, err := minio.New(host, &minio.Options{
+		Creds:      credentials.NewStaticV4(o.AccessKey, o.SecretKey, os.Getenv("AWS_SESSION_TOKEN")),
+		Secure:     secure,
+		Region:     o.Region,
+		Transport:  o.Transport,
+		MaxRetries: 1, // one retry policy: ours
+	})
+	if err != nil {
+		// minio.New's errors name the endpoint, never the credentials.
+		return nil, fmt.Errorf("s3: client for %s: %w", host, err)
+	}
+	return &Client{mc: mc, endpoint: host, bucket: o.Bucket, o: o}, nil
+}
+
+// String names the store for messages: "s3://bucket (endpoint)".
+func (c *Client) String() string { return fmt.Sprintf("s3://%s (%s)", c.bucket, c.endpoint) }
+
+// Bucket is the bucket's name.
+func (c *Client) Bucket() string { return c.bucket }
+
+// Endpoint is the server's host:port.
+func (c *Client) Endpoint() string { return c.endpoint }
+
+func (c *Client) errorf(op, key string, err error) error {
+	return fmt.Errorf("s3: %s s3://%s/%s at %s: %w", op, c.bucket, key, c.endpoint, err)
+}
+
+// Get opens the object. The reader resumes with a ranged GET of the same
+// ETag when the connection breaks mid-object, within the retry budget.
+func (c *Client) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	var obj *minio.Object
+	var oi minio.ObjectInfo
+	err := c.retry(ctx, func() error {
+		o, err := c.mc.GetObject(ctx, c.bucket, key, minio.GetObjectOptions{})
+		if err != nil {
+			return err
+		}
+		info, err := o.Stat() // issues the request
+		if err != nil {
+			o.Close()
+			return err
+		}
+		obj, oi = o, info
+		return nil
+	})
+	if err != nil {
+		return nil, c.errorf("get", key, mapErr(err))
+	}
+	return &reader{c: c, ctx: ctx, key: key, obj: obj, size: oi.Size, etag: oi.ETag}, nil
+}
+
+// reader reads an object and resumes after transient failures.
+type reader struct {
+	c    *Client
+	ctx  context.Context
+	key  string
+	obj  *minio.Object
+	off  int64
+	size int64
+	etag string
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	if r.obj == nil {
+		return 0, r.c.errorf("get", r.key, errors.New("read after close"))
+	}
+	n, err := r.obj.Read(p)
+	r.off += int64(n)
+	if err == io.EOF && r.off < r.size {
+		err = io.ErrUnexpectedEOF // the connection ended early
+	}
+	if err == nil || err == io.EOF {
+		return n, err
+	}
+	if n > 0 {
+		return n, nil // the error recurs on the next call, which resumes
+	}
+	if !transient(err) {
+		return n, r.c.errorf("get", r.key, mapErr(err))
+	}
+	// Resume from r.off, insisting on the same object version.
+	first := err
+	rerr := r.c.retry(r.ctx, func() error {
+		opts := minio.GetObjectOptions{}
+		if err := opts.SetRange(r.off, 0); err != nil {
+			return err
+		}
+		if r.etag != "" {
+			if err := opts.SetMatchETag(r.etag); err != nil {
+				return err
+			}
+		}
+		o, err := r.c.mc.GetObject(r.ctx, r.c.bucket, r.key, opts)
+		if err != nil {
+			return err
+		}
+		if _, err := o.Stat(); err != nil {
+			o.Close()
+			return err
+		}
+		r.obj.Close()
+		r.obj = o
+		return nil
+	})
+	if rerr != nil {
+		return 0, r.c.errorf("get", r.key, fmt.Errorf("read at byte %d of %d: %w; resume: %w", r.off, r.size, first, mapErr(rerr)))
+	}
+	return 0, nil
+}
+
+func (r *reader) Close() error {
+	if r.obj == nil {
+		return nil
+	}
+	err := r.obj.Close()
+	r.obj = nil
+	return err
+}
+
+// Put uploads size bytes of r (size -1 when unknown). A reader that is an
+// io.Seeker (bytes.Reader, os.File) is rewound and the upload retried on
+// transient errors; other readers get one attempt.
+func (c *Client) Put(ctx context.Context, key string, r io.Reader, size int64, opts storage.PutOptions) error {
+	if key == "" || strings.HasSuffix(key, "/") {
+		return c.errorf("put", key, errors.New("invalid key"))
+	}
+	if err := c.ensureBucket(ctx); err != nil {
+		return c.errorf("put", key, err)
+	}
+	po := minio.PutObjectOptions{
+		ContentType:  opts.ContentType,
+		UserMetadata: opts.Metadata,
+		PartSize:     c.o.PartSize,
+	}
+	if po.ContentType == "" {
+		po.ContentType = "application/octet-stream"
+	}
+	if opts.NoOverwrite {
+		po.SetMatchETagExcept("*") // If-None-Match: *
+	}
+	seeker, canRewind := r.(io.Seeker)
+	var start int64
+	if canRewind {
+		var err error
+		if start, err = seeker.Seek(0, io.SeekCurrent); err != nil {
+			canRewind = false
+		}
+	}
+	attempt := 0
+	op := func() error {
+		if attempt > 0 {
+			if _, err := seeker.Seek(start, io.SeekStart); err != nil {
+				return permanent{err}
+			}
+		}
+		attempt++
+		_, err := c.mc.PutObject(ctx, c.bucket, key, r, size, po)
+		return err
+	}
+	var err error
+	if canRewind {
+		err = c.retry(ctx, op)
+	} else {
+		err = op()
+	}
+	if err != nil {
+		var er minio.ErrorResponse
+		if opts.NoOverwrite && errors.As(err, &er) && (er.Code == "PreconditionFailed" || er.StatusCode == http.StatusPreconditionFailed) {
+			return c.errorf("put", key, storage.ErrExists)
+		}
+		return c.errorf("put", key, mapErr(err))
+	}
+	return nil
+}
+
+// Stat describes the object; user metadata keys are lower-cased.
+func (c *Client) Stat(ctx context.Context, key string) (storage.ObjectInfo, error) {
+	var oi minio.ObjectInfo
+	err := c.retry(ctx, func() error {
+		var err error
+		oi, err = c.mc.StatObject(ctx, c.bucket, key, minio.StatObjectOptions{})
+		return err
+	})
+	if err != nil {
+		return storage.ObjectInfo{}, c.errorf("stat", key, mapErr(err))
+	}
+	info := storage.ObjectInfo{Key: oi.Key, Size: oi.Size, ETag: oi.ETag, ModTime: oi.LastModified}
+	if info.Key == "" {
+		info.Key = key
+	}
+	if len(oi.UserMetadata) > 0 {
+		info.Metadata = make(map[string]string, len(oi.UserMetadata))
+		for k, v := range oi.UserMetadata {
+			info.Metadata[strings.ToLower(k)] = v
+		}
+	}
+	return info, nil
+}
+
+// List returns every object under prefix, sorted by key (user metadata is
+// not listed; Stat has it). A bucket that does not exist yet is empty.
+func (c *Client) List(ctx context.Context, prefix string) ([]storage.ObjectInfo, error) {
+	var out []storage.ObjectInfo
+	err := c.retry(ctx, func() error {
+		out = out[:0]
+		lctx, cancel := context.WithCancel(ctx)
+		defer cancel() // stops minio-go's listing goroutine on early return
+		for oi := range c.mc.ListObjects(lctx, c.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+			if oi.Err != nil {
+				return oi.Err
+			}
+			out = append(out, storage.ObjectInfo{Key: oi.Key, Size: oi.Size, ETag: oi.ETag, ModTime: oi.LastModified})
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		var er minio.ErrorResponse
+		if errors.As(err, &er) && er.Code == "NoSuchBucket" {
+			return nil, nil
+		}
+		return nil, c.errorf("list", prefix, mapErr(err))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+// Delete removes the object; a missing key is not an error.
+func (c *Client) Delete(ctx context.Context, key string) error {
+	err := c.retry(ctx, func() error {
+		return c.mc.RemoveObject(ctx, c.bucket, key, minio.RemoveObjectOptions{})
+	})
+	if err != nil {
+		var er minio.ErrorResponse
+		if errors.As(err, &er) && (er.Code == "NoSuchKey" || er.Code == "NoSuchBucket") {
+			return nil
+		}
+		return c.errorf("delete", key, mapErr(err))
+	}
+	return nil
+}
+
+// RemoveIncomplete aborts any unfinished multipart upload of key (left
+// behind when the server went away before minio-go could abort it).
+func (c *Client) RemoveIncomplete(ctx context.Context, key string) error {
+	err := c.retry(ctx, func() error { return c.mc.RemoveIncompleteUpload(ctx, c.bucket, key) })
+	if err != nil {
+		return c.errorf("remove incomplete upload", key, mapErr(err))
+	}
+	return nil
+}
+
+// IncompleteUploads lists the keys with unfinished multipart uploads under prefix.
+func (c *Client) IncompleteUploads(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	for u := range c.mc.ListIncompleteUploads(ctx, c.bucket, prefix, true) {
+		if u.Err != nil {
+			return nil, c.errorf("list incomplete uploads", prefix, mapErr(u.Err))
+		}
+		keys = append(keys, u.Key)
+	}
+	return keys, nil
+}
+
+// ensureBucket checks once that the bucket exists and creates it with
+// CreateBucket; a failure is retried on the next write.
+func (c *Client) ensureBucket(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bucketExists {
+		return nil
+	}
+	var ok bool
+	err := c.retry(ctx, func() error {
+		var err error
+		ok, err = c.mc.BucketExists(ctx, c.bucket)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("check bucket: %w", mapErr(err))
+	}
+	if !ok {
+		if !c.o.CreateBucket {
+			return fmt.Errorf("bucket %s does not exist (create it, or set store.create_bucket=true)", c.bucket)
+		}
+		err := c.retry(ctx, func() error {
+			err := c.mc.MakeBucket(ctx, c.bucket, minio.MakeBucketOptions{Region: c.o.Region})
+			var er minio.ErrorResponse
+			if errors.As(err, &er) && (er.Code == "BucketAlreadyOwnedByYou" || er.Code == "BucketAlreadyExists") {
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("create bucket %s: %w", c.bucket, mapErr(err))
+		}
+	}
+	c.bucketExists = true
+	return nil
+}
+
+// permanent marks an error the retry loop must not retry.
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+func (p permanent) Unwrap() error { return p.err }
+
+// retry runs op until it succeeds, fails permanently, runs out of attempts
+// or ctx ends. The returned error says how many attempts were made.
+func (c *Client) retry(ctx context.Context, op func() error) error {
+	started := time.Now()
+	wait := c.o.RetryBase
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil {
+			return nil
+		}
+		var p permanent
+		if errors.As(err, &p) {
+			return p.err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+		if !transient(err) {
+			return err
+		}
+		if attempt >= c.o.MaxAttempts {
+			if attempt == 1 {
+				return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+			}
+			return fmt.Errorf("%w: %w (gave up after %d attempts in %s)", storage.ErrUnavailable, err, attempt, time.Since(started).Round(time.Millisecond))
+		}
+		sleep := wait - time.Duration(rand.Float64()*0.5*float64(wait))
+		t := time.NewTimer(sleep)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (%w)", ctx.Err(), err)
+		case <-t.C:
+		}
+		wait = min(2*wait, c.o.RetryMax)
+	}
+}
+
+// transient reports whether err may go away when the operation is retried.
+func transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var er minio.ErrorResponse
+	if errors.As(err, &er) {
+		switch er.Code {
+		case "NoSuchKey", "NoSuchBucket", "NoSuchUpload", "AccessDenied", "InvalidAccessKeyId",
+			"SignatureDoesNotMatch", "PreconditionFailed", "InvalidBucketName", "InvalidArgument":
+			return false
+		case "RequestTimeout", "RequestError", "SlowDown", "SlowDownRead", "SlowDownWrite", "Throttling",
+			"ThrottlingException", "RequestLimitExceeded", "RequestThrottled", "InternalError",
+			"ServiceUnavailable", "XMinioServerNotInitialized", "XMinioReadQuorum", "XMinioWriteQuorum":
+			return true
+		}
+		return er.StatusCode >= 500 || er.StatusCode == http.StatusTooManyRequests || er.StatusCode == http.StatusRequestTimeout
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// mapErr turns minio's "no such key" into storage.ErrNotFound, keeping the
+// server's message.
+func mapErr(err error) error {
+	var er minio.ErrorResponse
+	if errors.As(err, &er) {
+		switch er.Code {
+		case "NoSuchKey", "NoSuchBucket":
+			return fmt.Errorf("%w (%s: %s)", storage.ErrNotFound, er.Code, er.Message)
+		}
+		if er.StatusCode == http.StatusNotFound && er.Code == "" {
+			return fmt.Errorf("%w (%w)", storage.ErrNotFound, err)
+		}
+	}
+	return err
+}
