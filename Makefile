@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin/heimdall
 export GOMLX_NO_AUTO_INSTALL := 1
 
-.PHONY: all build deps ort pyonnx services mlflow train train-gpu simulate baseline test test-postgres lint bench clean help
+.PHONY: all build deps ort pyonnx services mlflow train train-gpu gpu-check simulate baseline test test-postgres lint bench clean help
 
 all: build
 
@@ -37,6 +37,10 @@ train: deps build ## the main job: simulate if ./data is empty, then train (conf
 
 train-gpu: build ## train configs/gpu.yaml on CUDA (fails clearly without a GPU/plugin)
 	$(BIN) train --config configs/gpu.yaml --simulate
+
+gpu-check: ## build .device/heimdall for the GPU device check (docs/GPU.md), then dry-run it on CPU
+	scripts/gpu-check.sh build
+	scripts/gpu-check.sh run --cpu-dry-run
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -136,8 +136,13 @@ func (t *trackedRun) finish(ctx context.Context, res *TrainResult, trainErr erro
 	case trainErr != nil:
 		status = tracking.StatusFailed
 	}
-	// Even after Ctrl-C the run is recorded and ended.
-	ctx = context.WithoutCancel(ctx)
+	// Even after Ctrl-C the run is recorded and ended, but the server gets
+	// only a short while (the rest stays buffered for replay).
+	if status == tracking.StatusKilled {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+	}
 	for _, a := range runArtifacts(t.runDir, res) {
 		t.check(t.tr.LogArtifact(ctx, a.src, a.path))
 	}
@@ -382,7 +387,44 @@ func ReplayTracking(ctx context.Context, cfg config.Config, runDir string) (trac
 		return tracking.SyncStats{}, uri, err
 	}
 	s, err := tracking.Replay(ctx, c, runDir)
-	return s, uri, err
+	if err != nil {
+		return s, uri, err
+	}
+	return s, uri, markReplayedInSummary(runDir, uri, s)
+}
+
+// markReplayedInSummary updates the "tracking" section of RUN_DIR/summary.json
+// after a successful replay.
+func markReplayedInSummary(runDir, uri string, s tracking.SyncStats) error {
+	path := filepath.Join(runDir, trainer.SummaryFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("parse %s: %w", path, err)
+	}
+	tr, _ := m["tracking"].(map[string]any)
+	if tr == nil {
+		tr = map[string]any{}
+	}
+	if f, _ := tr["failed"].(bool); f {
+		tr["failed_before_replay"] = tr["error"]
+	}
+	delete(tr, "error")
+	delete(tr, "replay")
+	tr["failed"], tr["backend"], tr["run_id"], tr["artifact_uri"] = false, uri, s.RunID, s.ArtifactURI
+	tr["replayed_at"] = time.Now().UTC().Format(time.RFC3339)
+	m["tracking"] = tr
+	out, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	return writeFileAtomic(path, append(out, '\n'))
 }
 
 // PromoteModel moves version of tracking.registered_model to stage (e.g.

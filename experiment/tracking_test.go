@@ -3,6 +3,8 @@ package experiment
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -59,7 +61,10 @@ func readSummaryTracking(t *testing.T, runDir string) map[string]any {
 func TestTrainTrackedInMLflow(t *testing.T) {
 	uri := testMLflowURI(t)
 	exp, model := "heimdall-test-train-"+formatHex(rand.Uint32()), "heimdall-localization-onnx-test-"+formatHex(rand.Uint32())
-	cfg := smokeConfig(t, "train.epochs=2", "tracking.uri="+uri, "tracking.experiment="+exp, "tracking.registered_model="+model)
+	// A generous parity limit: this test is about tracking, not about how
+	// well a 2-epoch smoke model exports.
+	cfg := smokeConfig(t, "train.epochs=2", "export.max_mae=0.01",
+		"tracking.uri="+uri, "tracking.experiment="+exp, "tracking.registered_model="+model)
 	var log strings.Builder
 	res, err := Train(context.Background(), cfg, TrainOptions{SimulateIfEmpty: true, Log: &log})
 	if err != nil {
@@ -186,6 +191,9 @@ func TestTrainTrackingServerDown(t *testing.T) {
 		if i == 1 && s.Metrics+s.Artifacts+s.Params+s.Tags != 0 {
 			t.Errorf("second replay sent %+v", s)
 		}
+		if tr := readSummaryTracking(t, res.RunDir); tr["failed"] != false || tr["run_id"] != s.RunID || tr["failed_before_replay"] == nil {
+			t.Errorf("summary.json tracking after replay: %v", tr)
+		}
 		if i == 1 {
 			c, _ := tracking.NewClient(uri, tracking.ClientOptions{})
 			run, err := c.GetRun(context.Background(), s.RunID)
@@ -196,6 +204,55 @@ func TestTrainTrackingServerDown(t *testing.T) {
 			if err != nil || len(hist) != 2 {
 				t.Errorf("val/loss after two replays: %+v %v", hist, err)
 			}
+		}
+	}
+}
+
+// TestTrackingEndStatus: the run ends FINISHED, FAILED or KILLED (Ctrl-C)
+// as training did; checked on the local tracker (the default).
+func TestTrackingEndStatus(t *testing.T) {
+	cfg := smokeConfig(t)
+	for _, tc := range []struct {
+		name   string
+		err    error
+		cancel bool
+		want   string
+	}{
+		{"finished", nil, false, tracking.StatusFinished},
+		{"failed", errors.New("trainer: loss is NaN"), false, tracking.StatusFailed},
+		{"killed", fmt.Errorf("trainer: stopped after step 3: %w", context.Canceled), true, tracking.StatusKilled},
+	} {
+		runDir := filepath.Join(t.TempDir(), "rf-localization_20260101_000000")
+		var log strings.Builder
+		ctx, cancel := context.WithCancel(context.Background())
+		tk, err := startTracking(ctx, cfg, runDir, nil, "go", &log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.cancel {
+			cancel()
+		}
+		r := tk.finish(ctx, nil, tc.err)
+		cancel()
+		if r == nil || r.Backend != "local" || r.Failed {
+			t.Errorf("%s: report %+v", tc.name, r)
+		}
+		b, err := os.ReadFile(filepath.Join(runDir, tracking.Dir, tracking.RunFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var run struct {
+			Status  string `json:"status"`
+			RunName string `json:"run_name"`
+		}
+		if err := json.Unmarshal(b, &run); err != nil {
+			t.Fatal(err)
+		}
+		if run.Status != tc.want || run.RunName != "rf-localization_20260101_000000" {
+			t.Errorf("%s: run.json %s", tc.name, b)
+		}
+		if !strings.Contains(log.String(), "tracking: local") {
+			t.Errorf("%s: log %q", tc.name, log.String())
 		}
 	}
 }

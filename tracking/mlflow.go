@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // MLflow is the Tracker that writes the local journal (Local) and sends
@@ -138,8 +139,10 @@ func (m *MLflow) End(ctx context.Context, status string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if ctx.Err() != nil {
-		// Ctrl-C: still tell the server, without the cancelled context.
-		ctx = context.WithoutCancel(ctx)
+		// Ctrl-C: still tell the server, briefly; the rest waits for Replay.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
 	}
 	m.failed = nil
 	m.syncLocked(ctx)
@@ -207,7 +210,7 @@ func syncJournal(ctx context.Context, c *Client, j *journal, st *replayState, de
 		for _, t := range tags {
 			st.Tags[t.Key] = t.Value
 		}
-		s.RunCreated = true
+		s.RunCreated, s.Tags = true, len(tags)
 		if err := st.save(); err != nil {
 			return s, err
 		}
@@ -235,7 +238,7 @@ func syncJournal(ctx context.Context, c *Client, j *journal, st *replayState, de
 		for _, t := range tags {
 			st.Tags[t.Key] = t.Value
 		}
-		s.Params, s.Tags = len(params), len(tags)
+		s.Params, s.Tags = len(params), s.Tags+len(tags)
 		if err := st.save(); err != nil {
 			return s, err
 		}

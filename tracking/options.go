@@ -1,9 +1,12 @@
 package tracking
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 )
@@ -71,9 +74,18 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// ClientOptions are the client settings the options ask for.
+// ClientOptions are the client settings the options ask for, with the
+// credentials of MLflow's own environment variables: MLFLOW_TRACKING_TOKEN
+// (bearer) or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (basic).
 func (o Options) ClientOptions() ClientOptions {
-	return ClientOptions{Timeout: time.Duration(o.TimeoutS * float64(time.Second))}
+	co := ClientOptions{Timeout: time.Duration(o.TimeoutS * float64(time.Second))}
+	if tok := os.Getenv("MLFLOW_TRACKING_TOKEN"); tok != "" {
+		co.Header = http.Header{"Authorization": {"Bearer " + tok}}
+	} else if u := os.Getenv("MLFLOW_TRACKING_USERNAME"); u != "" {
+		auth := base64.StdEncoding.EncodeToString([]byte(u + ":" + os.Getenv("MLFLOW_TRACKING_PASSWORD")))
+		co.Header = http.Header{"Authorization": {"Basic " + auth}}
+	}
+	return co
 }
 
 func checkURI(uri string) error {

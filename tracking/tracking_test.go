@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -177,5 +179,71 @@ func TestTornLineThenAppend(t *testing.T) {
 	}
 	if len(j.metrics) != 2 || j.metrics[0].Key != "a" || j.metrics[1].Key != "b" {
 		t.Errorf("metrics: %+v", j.metrics)
+	}
+}
+
+func TestResolveURI(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	for _, tc := range []struct {
+		name, configured    string
+		env                 map[string]string
+		want, source, errIs string
+	}{
+		{name: "none", want: "", source: ""},
+		{name: "config wins", configured: "http://a:1", env: map[string]string{"HEIMDALL_MLFLOW_TRACKING_URI": "http://b:2", "MLFLOW_TRACKING_URI": "http://c:3"}, want: "http://a:1", source: "tracking.uri"},
+		{name: "heimdall env", env: map[string]string{"HEIMDALL_MLFLOW_TRACKING_URI": "http://b:2", "MLFLOW_TRACKING_URI": "http://c:3"}, want: "http://b:2", source: "HEIMDALL_MLFLOW_TRACKING_URI"},
+		{name: "mlflow env", env: map[string]string{"MLFLOW_TRACKING_URI": "https://c"}, want: "https://c", source: "MLFLOW_TRACKING_URI"},
+		{name: "file store", env: map[string]string{"MLFLOW_TRACKING_URI": "./mlruns"}, source: "MLFLOW_TRACKING_URI", errIs: "only an http"},
+	} {
+		got, src, err := ResolveURI(tc.configured, env(tc.env))
+		if tc.errIs != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.errIs) || src != tc.source {
+				t.Errorf("%s: %q %q %v, want error %q", tc.name, got, src, err, tc.errIs)
+			}
+			continue
+		}
+		if err != nil || got != tc.want || src != tc.source {
+			t.Errorf("%s: %q %q %v, want %q from %q", tc.name, got, src, err, tc.want, tc.source)
+		}
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	if err := DefaultOptions().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	o := DefaultOptions()
+	o.URI = "sqlite:///x.db"
+	if err := o.Validate(); err == nil || !strings.HasPrefix(err.Error(), "tracking.uri:") {
+		t.Errorf("sqlite uri: %v", err)
+	}
+	o = DefaultOptions()
+	o.Stage = "staging"
+	if err := o.Validate(); err == nil || !strings.HasPrefix(err.Error(), "tracking.stage:") {
+		t.Errorf("lower-case stage: %v", err)
+	}
+}
+
+func TestClientCredentialsAndErrors(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get("Authorization")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(`{"error_code":"PERMISSION_DENIED","message":"no"}`))
+	}))
+	defer srv.Close()
+	t.Setenv("MLFLOW_TRACKING_TOKEN", "")
+	t.Setenv("MLFLOW_TRACKING_USERNAME", "u")
+	t.Setenv("MLFLOW_TRACKING_PASSWORD", "p")
+	c, err := NewClient(srv.URL, DefaultOptions().ClientOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CreateRun(context.Background(), CreateRunRequest{ExperimentID: "0"})
+	if got != "Basic dTpw" {
+		t.Errorf("Authorization %q", got)
+	}
+	if !IsCode(err, "PERMISSION_DENIED") || !strings.Contains(err.Error(), "POST /api/2.0/mlflow/runs/create: HTTP 403 PERMISSION_DENIED: no") {
+		t.Errorf("error: %v", err)
 	}
 }

@@ -148,6 +148,10 @@ func TestBackendConfig(t *testing.T) {
 		t.Errorf("onnx: config %q env %v", config, env)
 	}
 
+	if _, _, err = BackendConfig("xla:cuda", roots); err == nil {
+		t.Error("xla:cuda without a GPU: no error")
+	}
+	roots.DevDir = filepath.Join(fakeTree(t, fakeGPUDevice), "dev")
 	config, _, err = BackendConfig("xla:cuda", roots)
 	if err != nil {
 		t.Fatal(err)
@@ -374,4 +378,140 @@ func TestNewBackend(t *testing.T) {
 			t.Errorf("Name() = %q", b.Name())
 		}
 	})
+}
+
+// TestCheckCUDAMessage is what `make train-gpu` prints on a machine without
+// a GPU or plugin: one "no GPU/plugin found: looked in ..." message naming
+// the GPU checks, every plugin location and the install command.
+func TestCheckCUDAMessage(t *testing.T) {
+	smiCalled := false
+	tests := []struct {
+		name           string
+		files          []string
+		smi            bool
+		wantHas        []string
+		wantNot        []string
+		wantPluginPath string
+	}{
+		{
+			name:  "no GPU, no plugin",
+			files: []string{"dev/null"},
+			wantHas: []string{"no GPU/plugin found: looked in", "dev/nvidia[0-9]*", "nvidia-smi -L", "no NVIDIA GPU",
+				"$" + EnvPJRTPluginPath + " (unset)", jaxCUDA13Rel, jaxCUDA12Rel, goXLACUDARel,
+				"cache/pjrt-cuda/" + PJRTCUDAVersion + "/nvidia/pjrt_c_api_cuda_plugin.so", InstallPJRTCUDA},
+		},
+		{
+			name:    "GPU, no plugin",
+			files:   []string{fakeGPUDevice},
+			wantHas: []string{"no GPU/plugin found: looked in", "GPU: found", jaxCUDA13Rel, InstallPJRTCUDA},
+			wantNot: []string{"no NVIDIA GPU"},
+		},
+		{
+			name:    "plugin, no GPU",
+			files:   []string{jaxCUDA13Rel},
+			wantHas: []string{"no GPU/plugin found: looked in", "no NVIDIA GPU", "CUDA PJRT plugin: found", jaxCUDA13Rel},
+			wantNot: []string{InstallPJRTCUDA},
+		},
+		{name: "GPU via nvidia-smi and plugin", files: []string{jaxCUDA13Rel}, smi: true, wantPluginPath: jaxCUDA13Rel},
+		{name: "GPU and installer cache", files: []string{fakeGPUDevice, "cache/pjrt-cuda/" + PJRTCUDAVersion + "/nvidia/pjrt_c_api_cuda_plugin.so"},
+			wantPluginPath: "cache/pjrt-cuda/" + PJRTCUDAVersion + "/nvidia/pjrt_c_api_cuda_plugin.so"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := fakeTree(t, tc.files...)
+			roots := rootsIn(root, nil)
+			roots.NvidiaSMI = func() bool { smiCalled = true; return tc.smi }
+			plugin, _, err := CheckCUDA(roots)
+			if tc.wantPluginPath != "" {
+				if err != nil || plugin != filepath.Join(root, tc.wantPluginPath) {
+					t.Fatalf("CheckCUDA = %q, %v; want %s", plugin, err, tc.wantPluginPath)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error (plugin %q)", plugin)
+			}
+			var nc *NoCUDAError
+			if !errors.As(err, &nc) || !errors.Is(err, ErrNotFound) {
+				t.Errorf("error %T does not wrap *NoCUDAError / ErrNotFound", err)
+			}
+			// The same message through BackendConfig, i.e. NewBackend and experiment.Train.
+			_, _, berr := BackendConfig("xla:cuda", roots)
+			if berr == nil || !strings.Contains(berr.Error(), err.Error()) {
+				t.Errorf("BackendConfig(xla:cuda) = %v, want it to carry %q", berr, err)
+			}
+			msg := err.Error()
+			for _, w := range tc.wantHas {
+				if !strings.Contains(msg, w) {
+					t.Errorf("message does not contain %q:\n%s", w, msg)
+				}
+			}
+			for _, w := range tc.wantNot {
+				if strings.Contains(msg, w) {
+					t.Errorf("message contains %q:\n%s", w, msg)
+				}
+			}
+		})
+	}
+	if !smiCalled {
+		t.Error("nvidia-smi check never consulted")
+	}
+}
+
+// TestNewBackendCUDAHere: on a machine without a GPU (CI, this one) "xla:cuda"
+// fails with the "no GPU/plugin found" message instead of a plugin crash.
+func TestNewBackendCUDAHere(t *testing.T) {
+	if gpu, _ := DefaultSearchRoots().HasGPU(); gpu {
+		t.Skip("this machine has a GPU")
+	}
+	_, err := NewBackend("xla:cuda")
+	if err == nil || !strings.Contains(err.Error(), "no GPU/plugin found: looked in") || !strings.Contains(err.Error(), "/dev/nvidia[0-9]*") {
+		t.Fatalf(`NewBackend("xla:cuda") = %v; want "no GPU/plugin found: looked in /dev/nvidia[0-9]* ..."`, err)
+	}
+}
+
+func TestWithGPUOptions(t *testing.T) {
+	for _, tc := range []struct {
+		spec string
+		o    GPUOptions
+		want string
+	}{
+		{"xla:cuda", DefaultGPUOptions(), "xla:cuda,preallocate=false,tf32=true"},
+		{"xla:cuda", GPUOptions{Preallocate: true, MemoryFraction: 0.5}, "xla:cuda,preallocate=true,memory_fraction=0.5,tf32=false"},
+		{"xla:cuda,preallocate=true", DefaultGPUOptions(), "xla:cuda,preallocate=true,tf32=true"},
+		{"xla:cuda,notf32", DefaultGPUOptions(), "xla:cuda,notf32,preallocate=false"},
+		{"xla:/opt/jax_plugins/xla_cuda13/xla_cuda_plugin.so", GPUOptions{}, "xla:/opt/jax_plugins/xla_cuda13/xla_cuda_plugin.so,preallocate=false,tf32=false"},
+		{"xla:cpu", DefaultGPUOptions(), "xla:cpu"},
+		{"xla:/opt/pjrt_c_api_cpu_plugin.so", DefaultGPUOptions(), "xla:/opt/pjrt_c_api_cpu_plugin.so"},
+		{"go", DefaultGPUOptions(), "go"},
+		{"onnx:cpu", DefaultGPUOptions(), "onnx:cpu"},
+	} {
+		if got := WithGPUOptions(tc.spec, tc.o); got != tc.want {
+			t.Errorf("WithGPUOptions(%q, %+v) = %q, want %q", tc.spec, tc.o, got, tc.want)
+		}
+	}
+}
+
+func TestCUDADataDirFlag(t *testing.T) {
+	root := fakeTree(t, "nv/cu13/lib/", "nv/cu13/nvvm/libdevice/libdevice.10.bc", "nv/cudnn/lib/")
+	libs := []string{filepath.Join(root, "nv/cudnn/lib"), filepath.Join(root, "nv/cu13/lib")}
+	got, ok := cudaDataDirFlag("--xla_dump_to=/tmp/x", libs)
+	if want := "--xla_dump_to=/tmp/x --xla_gpu_cuda_data_dir=" + filepath.Join(root, "nv/cu13"); !ok || got != want {
+		t.Errorf("got %q, %v; want %q", got, ok, want)
+	}
+	if _, ok := cudaDataDirFlag("--xla_gpu_cuda_data_dir=/usr/local/cuda", libs); ok {
+		t.Error("an explicit --xla_gpu_cuda_data_dir must be kept")
+	}
+	if _, ok := cudaDataDirFlag("", libs[:1]); ok {
+		t.Error("no nvvm/libdevice: no flag")
+	}
+}
+
+func TestSitePackagesFromPATH(t *testing.T) {
+	root := fakeTree(t, "venv/bin/python3", "venv/lib/python3.12/site-packages/jax_plugins/xla_cuda13/xla_cuda_plugin.so")
+	r := SearchRoots{Getenv: envMap(map[string]string{"PATH": "/nonexistent/bin:" + filepath.Join(root, "venv/bin")})}
+	dirs := defaultSitePackages(r)
+	if want := filepath.Join(root, "venv/lib/python3.12/site-packages"); !slices.Contains(dirs, want) {
+		t.Errorf("site-packages %v does not include %s", dirs, want)
+	}
 }

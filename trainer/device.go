@@ -272,8 +272,8 @@ type DeviceCheckReport struct {
 // that stage's goroutine may still hold the device, so the caller should exit.
 var ErrStageTimeout = errors.New("device check: stage timed out")
 
-// RunDeviceCheck runs the stages devices, train, latency, parity and
-// parity_tf32_off, writing the report to o.Out after each. It returns the
+// RunDeviceCheck runs the stages devices, train, latency, parity_tf32_off
+// and parity (the slow CPU reference last), writing the report to o.Out after each. It returns the
 // report and the first error; after a timeout the remaining stages are skipped
 // and the error wraps ErrStageTimeout.
 func RunDeviceCheck(ctx context.Context, o DeviceCheckOptions) (*DeviceCheckReport, error) {
@@ -314,7 +314,7 @@ func RunDeviceCheck(ctx context.Context, o DeviceCheckOptions) (*DeviceCheckRepo
 		Mode: o.Mode, Started: started.UTC().Format(time.RFC3339), Host: host, GoVersion: runtime.Version(),
 		Backend: o.Backend, CPUBackend: o.CPUBackend, GPUOptions: o.GPU, Stages: map[string]*StageReport{},
 	}
-	names := []string{"devices", "train", "latency", "parity", "parity_tf32_off"}
+	names := []string{"devices", "train", "latency", "parity_tf32_off", "parity"}
 	for _, n := range names {
 		rep.Stages[n] = &StageReport{Status: "pending"}
 	}
@@ -386,15 +386,6 @@ func RunDeviceCheck(ctx context.Context, o DeviceCheckOptions) (*DeviceCheckRepo
 			}
 			return nil
 		}},
-		{name: "parity", skip: skipIf(o.CPUBackend == "none", "cpu_backend none"), run: func(context.Context) error {
-			var err error
-			if gpuPos, gpuSig, err = model.Predict(parityX, o.ParitySamples); err != nil {
-				return fmt.Errorf("%s: %w", o.Backend, err)
-			}
-			p, err := parityAgainst(o.CPUBackend, runDir, parityX, o.ParitySamples, gpuPos, gpuSig)
-			rep.Parity = p
-			return err
-		}},
 		{name: "parity_tf32_off", skip: skipIf(!o.TF32Parity || !IsCUDASpec(o.Backend), "not a CUDA backend or not asked for"), run: func(context.Context) error {
 			if gpuPos == nil {
 				var err error
@@ -406,6 +397,15 @@ func RunDeviceCheck(ctx context.Context, o DeviceCheckOptions) (*DeviceCheckRepo
 			noTF32.TF32 = false
 			p, err := parityAgainst(WithGPUOptions(o.Backend, noTF32), runDir, parityX, o.ParitySamples, gpuPos, gpuSig)
 			rep.ParityTF32 = p
+			return err
+		}},
+		{name: "parity", skip: skipIf(o.CPUBackend == "none", "cpu_backend none"), run: func(context.Context) error {
+			var err error
+			if gpuPos, gpuSig, err = model.Predict(parityX, o.ParitySamples); err != nil {
+				return fmt.Errorf("%s: %w", o.Backend, err)
+			}
+			p, err := parityAgainst(o.CPUBackend, runDir, parityX, o.ParitySamples, gpuPos, gpuSig)
+			rep.Parity = p
 			return err
 		}},
 	}
