@@ -2,17 +2,14 @@ package trainer
 
 import (
 	"fmt"
-	"math"
-	"os"
-	"strconv"
 	"strings"
 
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/layers"
 	"github.com/gomlx/gomlx/ml/layers/activation"
 	"github.com/gomlx/gomlx/ml/layers/norm"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/model/initializer"
 
 	"github.com/heimdall-sdr/trainer/geo"
 )
@@ -22,6 +19,9 @@ const (
 	SigmaMinDeg = 0.01
 	SigmaMaxDeg = 1.0
 )
+
+// outputInitStd is the standard deviation of the heads' output-layer weights.
+const outputInitStd = 0.01
 
 // ModelScope is the scope holding LocalizationNet's variables in a model.Store.
 const ModelScope = "localization_net"
@@ -83,8 +83,8 @@ func LocalizationNet(scope *model.Scope, cfg ModelConfig, x *graph.Node) (positi
 	features := graph.ReduceMean(h, 1, 2) // Global average pooling.
 	features.AssertDims(batch, widths[len(widths)-1])
 
-	posHead := head(scope.In("position_head"), cfg, features, 0)
-	sigmaHead := head(scope.In("uncertainty_head"), cfg, features, envF("HM_SIG0", 0))
+	posHead := head(scope.In("position_head"), cfg, features)
+	sigmaHead := head(scope.In("uncertainty_head"), cfg, features)
 	posHead.AssertDims(batch, 2)
 	sigmaHead.AssertDims(batch, 2)
 
@@ -99,23 +99,12 @@ func LocalizationNet(scope *model.Scope, cfg ModelConfig, x *graph.Node) (positi
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
-func envF(name string, def float64) float64 {
-	if v := os.Getenv(name); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err == nil {
-			return f
-		}
-	}
-	return def
-}
-
 // clampSigma is clamp(s, SigmaMinDeg, SigmaMaxDeg) in the forward pass
-// with a straight-through gradient.
+// (bit-exact: s - s is 0) with a straight-through gradient (d/ds = 1
+// everywhere). ClipScalar alone has a zero gradient outside the bounds, so
+// a sigma pushed past a bound could never come back.
 func clampSigma(s *graph.Node) *graph.Node {
 	c := graph.ClipScalar(s, SigmaMinDeg, SigmaMaxDeg)
-	if envF("HM_ST", 1) == 0 {
-		return c
-	}
 	return graph.Add(graph.StopGradient(c), graph.Sub(s, graph.StopGradient(s)))
 }
 
@@ -123,7 +112,7 @@ func clampSigma(s *graph.Node) *graph.Node {
 // BatchNormForTraining, so the plain-graph version is used everywhere
 // (UseBackendInference(false)); it is also what exports to ONNX cleanly.
 func batchNorm(scope *model.Scope, x *graph.Node) *graph.Node {
-	return norm.BatchNorm(scope, x, -1).Momentum(envF("HM_BNMOM", 0.99)).UseBackendInference(false).Done()
+	return norm.BatchNorm(scope, x, -1).UseBackendInference(false).Done()
 }
 
 // convBNReLU is conv(kernel, stride, same padding, no bias) + BN + ReLU.
@@ -146,7 +135,7 @@ func residualBlock(scope *model.Scope, x *graph.Node) *graph.Node {
 }
 
 // head is Dense -> BN -> ReLU -> Dropout per hidden size, then Dense(2).
-func head(scope *model.Scope, cfg ModelConfig, x *graph.Node, sigma0 float64) *graph.Node {
+func head(scope *model.Scope, cfg ModelConfig, x *graph.Node) *graph.Node {
 	h := x
 	for i, hidden := range cfg.HeadHidden {
 		layer := scope.In("hidden%d", i)
@@ -154,14 +143,16 @@ func head(scope *model.Scope, cfg ModelConfig, x *graph.Node, sigma0 float64) *g
 		h = activation.Relu(batchNorm(layer, h))
 		h = layers.DropoutStatic(layer, h, cfg.HeadDropout[i])
 	}
+	// Output layer: weights N(0, outputInitStd), zero biases, so both heads
+	// start near 0 (positions at the receivers' centroid, sigma ~ softplus(0)
+	// = 0.69 degrees) instead of He-initialised outputs ~1 degree apart.
 	out := scope.In("out")
-	if sigma0 > 0 {
-		b := math.Log(math.Expm1(sigma0))
-		out.In("dense").WithInitializer(initializer.Zero).VariableWithValue("biases", []float32{float32(b), float32(b)})
-	}
-	if envF("HM_OUTSCALE", 0) > 0 {
-		out = out.WithInitializer(initializer.RandomNormalFn(out, envF("HM_OUTSCALE", 0)))
-	}
+	out = out.WithInitializer(func(g *graph.Graph, shape shapes.Shape) *graph.Node {
+		if shape.Rank() <= 1 {
+			return graph.Zeros(g, shape)
+		}
+		return graph.MulScalar(out.Store().RandomNormal(g, shape), outputInitStd)
+	})
 	return layers.Dense(out, h, true, 2)
 }
 
