@@ -248,19 +248,4 @@ func writeRunFiles(dir string, cfg config.Config, ds *dataset.Dataset, b Baselin
 	return writeFileAtomic(filepath.Join(dir, "dataset.txt"), []byte(rep))
 }
 
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(b)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
+func writeFileAtomic(path string, b []byte) error { return local.WriteFile(path, b) }

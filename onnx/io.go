@@ -3,8 +3,8 @@ package onnx
 import (
 	"errors"
 	"fmt"
+	"github.com/heimdall-sdr/trainer/storage/local"
 	"os"
-	"path/filepath"
 
 	"google.golang.org/protobuf/proto"
 
@@ -54,24 +54,10 @@ func Marshal(mp *onnxpb.ModelProto) ([]byte, error) {
 	return b, nil
 }
 
-// writeFileAtomic writes data to path via a temporary file in the same
-// directory, fsync and rename.
+// writeFileAtomic writes data to path atomically (local.WriteFile).
 func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("onnx: write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("onnx: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("onnx: write %s: %w", path, err)
+	if err := local.WriteFile(path, data); err != nil {
+		return fmt.Errorf("onnx: %w", err)
 	}
 	return nil
 }

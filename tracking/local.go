@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/heimdall-sdr/trainer/storage/local"
 	"io"
 	"os"
 	"path/filepath"
@@ -367,17 +368,8 @@ func writeJSONAtomic(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("tracking: encode %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("tracking: write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(append(b, '\n'))
-	if err := errors.Join(werr, tmp.Close()); err != nil {
-		return fmt.Errorf("tracking: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("tracking: write %s: %w", path, err)
+	if err := local.WriteFile(path, append(b, '\n')); err != nil {
+		return fmt.Errorf("tracking: %w", err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/heimdall-sdr/trainer/storage/local"
 	"io"
 	"os"
 	"path/filepath"
@@ -191,31 +192,10 @@ func copyFile(src, dst string) error {
 	return nil
 }
 
-// writeFileAtomic writes data to path via a temporary file in the same
-// directory and a rename.
+// writeFileAtomic writes data to path atomically (local.WriteFile).
 func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("trainer: write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	if _, err := f.Write(data); err != nil {
-		_ = f.Close()
-		_ = os.Remove(tmp)
-		return fmt.Errorf("trainer: write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		_ = os.Remove(tmp)
-		return fmt.Errorf("trainer: sync %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("trainer: close %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("trainer: rename %s: %w", path, err)
+	if err := local.WriteFile(path, data); err != nil {
+		return fmt.Errorf("trainer: %w", err)
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package local_test
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/heimdall-sdr/trainer/storage"
@@ -16,4 +18,25 @@ func TestStore(t *testing.T) {
 		}
 		return st
 	}, storagetest.Config{LargeSize: 1 << 20})
+}
+
+func TestWriteFileAtomic(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f.json")
+	if err := local.WriteFile(p, []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := local.WriteFile(p, []byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "two" {
+		t.Fatalf("content %q", b)
+	}
+	if err := local.WriteFile(filepath.Join(dir, "missing", "f"), []byte("x")); err == nil {
+		t.Fatal("want an error for a missing directory")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("temporary files left: %v", entries)
+	}
 }
