@@ -98,13 +98,17 @@ type Store struct {
 	SecretKey string `mapstructure:"secret_key" redact:"true"`
 	// CreateBucket creates a missing bucket on the first write. Default true.
 	CreateBucket bool `mapstructure:"create_bucket"`
+	// Publish uploads the exported model to ModelsBucket at the end of
+	// `train` when Kind is "s3" (models/localization/v{UTC}.onnx + .json).
+	// Default true.
+	Publish bool `mapstructure:"publish"`
 }
 
 // Default returns every section's documented defaults.
 func Default() Config {
 	return Config{
 		Run:      Run{Dir: "runs", GPUTF32: true},
-		Store:    Store{Kind: "local", Root: "data", Bucket: "heimdall-raw-iq", ModelsBucket: "heimdall-models", UseTLS: true, CreateBucket: true},
+		Store:    Store{Kind: "local", Root: "data", Bucket: "heimdall-raw-iq", ModelsBucket: "heimdall-models", UseTLS: true, CreateBucket: true, Publish: true},
 		Simulate: sim.DefaultOptions(),
 		Features: kernels.DefaultMelConfig(),
 		Dataset:  dataset.DefaultOptions(),
@@ -201,8 +205,11 @@ func Load(o Options) (Config, error) {
 		env = os.Getenv
 	}
 	for _, k := range sortedKeys(keys) {
-		if val := env(EnvName(k)); val != "" {
-			v.Set(k, val)
+		for _, name := range envNames(k) {
+			if val := env(name); val != "" {
+				v.Set(k, val)
+				break
+			}
 		}
 	}
 
@@ -235,6 +242,17 @@ func Load(o Options) (Config, error) {
 // EnvName is the environment variable that overrides key.
 func EnvName(key string) string {
 	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// envNames lists the environment variables that override key, strongest
+// first: HEIMDALL_<SECTION>_<KEY>, and for the store section also the
+// HEIMDALL_S3_<KEY> spelling (HEIMDALL_S3_ENDPOINT, HEIMDALL_S3_ACCESS_KEY, ...).
+func envNames(key string) []string {
+	names := []string{EnvName(key)}
+	if rest, ok := strings.CutPrefix(key, "store."); ok {
+		names = append(names, EnvPrefix+"_S3_"+strings.ToUpper(rest))
+	}
+	return names
 }
 
 // YAML renders the resolved configuration, secrets redacted.

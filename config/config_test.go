@@ -139,3 +139,27 @@ func TestEnvName(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestS3EnvAliases(t *testing.T) {
+	env := map[string]string{
+		"HEIMDALL_S3_ENDPOINT":      "127.0.0.1:9000",
+		"HEIMDALL_S3_SECRET_KEY":    "s3cret-value",
+		"HEIMDALL_STORE_BUCKET":     "raw",
+		"HEIMDALL_S3_BUCKET":        "ignored-when-store-spelling-set",
+		"HEIMDALL_S3_ACCESS_KEY":    "AKIA-TEST",
+		"HEIMDALL_STORE_USE_TLS":    "false",
+		"HEIMDALL_S3_MODELS_BUCKET": "models",
+	}
+	cfg, err := Load(Options{Env: func(k string) string { return env[k] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Store
+	if s.Endpoint != "127.0.0.1:9000" || s.SecretKey != "s3cret-value" || s.AccessKey != "AKIA-TEST" || s.Bucket != "raw" || s.UseTLS || s.ModelsBucket != "models" {
+		t.Fatalf("store from env: %+v", s)
+	}
+	b, _ := cfg.YAML()
+	if strings.Contains(string(b), "s3cret-value") || strings.Contains(string(b), "AKIA-TEST") {
+		t.Fatalf("credentials not redacted in the saved config:\n%s", b)
+	}
+}

@@ -123,6 +123,9 @@ type TrainResult struct {
 	// Export is the ONNX export done at the end of training (nil when
 	// export.enabled is false or training failed).
 	Export *onnx.Result
+	// Published is the model version uploaded to store.models_bucket (nil
+	// unless store.kind is s3 and store.publish is on).
+	Published *Published
 	// Tracking says where the run was tracked (MLflow or RUN_DIR/tracking)
 	// and whether sending it failed (see experiment/tracking.go).
 	Tracking *tracking.Report
@@ -229,6 +232,15 @@ func Train(ctx context.Context, cfg config.Config, o TrainOptions) (*TrainResult
 			res.Tracking = tk.finish(ctx, res, err)
 			return res, fmt.Errorf("export (run directory %s): %w", runDir, err)
 		}
+	}
+	if res.Export != nil && cfg.Store.Kind == "s3" && cfg.Store.Publish {
+		pub, err := Publish(ctx, cfg, runDir)
+		if err != nil {
+			res.Tracking = tk.finish(ctx, res, err)
+			return res, fmt.Errorf("publish (run directory %s): %w", runDir, err)
+		}
+		res.Published = &pub
+		fmt.Fprintf(logw, "published: s3://%s/%s (sha256 %s, %d bytes)\n", cfg.Store.ModelsBucket, pub.Key, pub.SHA256, pub.Size)
 	}
 	res.Tracking = tk.finish(ctx, res, nil)
 	return res, nil

@@ -202,3 +202,40 @@ func TestS3DatasetServerKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTrainFromS3Publishes is the deployment path: sessions in MinIO, a
+// smoke training through the same code, then the exported model published
+// to the models bucket and verified.
+func TestTrainFromS3Publishes(t *testing.T) {
+	needORT(t)
+	srv := s3test.Shared(t)
+	models := s3test.Bucket(t)
+	cfg := s3Config(t, srv, s3test.Bucket(t), "store.models_bucket="+models, "simulate.sessions=24",
+		"run.name=s3run", "train.epochs=2", "export.max_mae=1e-4")
+	ctx := context.Background()
+	res, err := Train(ctx, cfg, TrainOptions{SimulateIfEmpty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Published == nil {
+		t.Fatal("model not published at the end of training with store.kind=s3")
+	}
+	st, err := OpenModelStore(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oi, err := st.Stat(ctx, res.Published.Key)
+	if err != nil {
+		t.Fatalf("published object: %v", err)
+	}
+	local, err := os.Stat(filepath.Join(res.RunDir, "model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oi.Size != local.Size() || oi.Metadata["Sha256"]+oi.Metadata["sha256"] == "" {
+		t.Errorf("published object: size %d (local %d), metadata %v", oi.Size, local.Size(), oi.Metadata)
+	}
+	if _, err := st.Stat(ctx, res.Published.MetadataKey); err != nil {
+		t.Errorf("metadata object: %v", err)
+	}
+}

@@ -147,7 +147,7 @@ func (t *trackedRun) finish(ctx context.Context, res *TrainResult, trainErr erro
 		t.check(t.tr.LogArtifact(ctx, a.src, a.path))
 	}
 	if status == tracking.StatusFinished && t.cfg.Tracking.Register {
-		t.registerModel(ctx)
+		t.registerModel(ctx, res)
 	}
 	if res != nil && res.Summary != nil {
 		s := res.Summary
@@ -178,7 +178,7 @@ func (t *trackedRun) finish(ctx context.Context, res *TrainResult, trainErr erro
 
 // registerModel registers RUN_DIR/model.onnx (logged as model/model.onnx)
 // as a new version of tracking.registered_model.
-func (t *trackedRun) registerModel(ctx context.Context) {
+func (t *trackedRun) registerModel(ctx context.Context, res *TrainResult) {
 	onnxPath := filepath.Join(t.runDir, "model.onnx")
 	st, err := os.Stat(onnxPath)
 	if err != nil {
@@ -213,6 +213,7 @@ func (t *trackedRun) registerModel(ctx context.Context) {
 	reg, err := t.tr.RegisterModel(ctx, tracking.ModelSpec{
 		Name:         t.cfg.Tracking.RegisteredModel,
 		ArtifactPath: "model/model.onnx",
+		Source:       publishedSource(t.cfg, res),
 		Description:  "LocalizationNet exported to ONNX by heimdall train, run " + filepath.Base(t.runDir),
 		Tags:         tags,
 		ModelTags:    map[string]string{"framework": "gomlx", "format": "onnx", "model": "LocalizationNet"},
@@ -443,4 +444,13 @@ func PromoteModel(ctx context.Context, cfg config.Config, version, stage string)
 	}
 	mv, err := tracking.Promote(ctx, c, cfg.Tracking.RegisteredModel, version, stage, "")
 	return mv, uri, err
+}
+
+// publishedSource is the s3:// URI of the published model, the registry
+// source when S3 publishing is on; "" keeps the run's artifact URI.
+func publishedSource(cfg config.Config, res *TrainResult) string {
+	if res == nil || res.Published == nil {
+		return ""
+	}
+	return "s3://" + cfg.Store.ModelsBucket + "/" + res.Published.Key
 }
