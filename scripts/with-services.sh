@@ -32,9 +32,25 @@ stop_minio() { "$HERE/minio.sh" stop "$STATE/minio"; }
 # --- mlflow: scripts/mlflow.sh; exports HEIMDALL_TEST_MLFLOW_* ---
 # SQLite backend store; HEIMDALL_MLFLOW_BACKEND=postgres uses a throwaway
 # PostgreSQL 15 cluster instead (make test-postgres).
+# When MinIO runs (it starts first), MLflow stores its artifacts in the
+# bucket heimdall-mlflow on it, as in the Heimdall deployment; the
+# credentials reach the server only, not the tests' environment.
 start_mlflow() {
 	local env
-	env=$("$HERE/mlflow.sh" start "$STATE/mlflow")
+	if [[ -n ${HEIMDALL_TEST_S3_ENDPOINT:-} ]]; then
+		local py
+		py=$("$HERE/mlflow.sh" venv)/bin/python
+		AWS_ENDPOINT_URL=http://$HEIMDALL_TEST_S3_ENDPOINT AWS_DEFAULT_REGION=us-east-1 \
+			AWS_ACCESS_KEY_ID=$HEIMDALL_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$HEIMDALL_TEST_S3_SECRET_KEY \
+			"$py" -c 'import boto3; boto3.client("s3").create_bucket(Bucket="heimdall-mlflow")'
+		env=$(MLFLOW_S3_ENDPOINT_URL=http://$HEIMDALL_TEST_S3_ENDPOINT AWS_DEFAULT_REGION=us-east-1 \
+			AWS_ACCESS_KEY_ID=$HEIMDALL_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$HEIMDALL_TEST_S3_SECRET_KEY \
+			HEIMDALL_MLFLOW_ARTIFACTS_DESTINATION=s3://heimdall-mlflow \
+			"$HERE/mlflow.sh" start "$STATE/mlflow")
+		export HEIMDALL_TEST_MLFLOW_ARTIFACTS=s3://heimdall-mlflow
+	else
+		env=$("$HERE/mlflow.sh" start "$STATE/mlflow")
+	fi
 	# shellcheck disable=SC1090
 	source "$env"
 }

@@ -23,6 +23,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/heimdall-sdr/trainer/storage/s3"
 )
 
 func mlflowURI(t *testing.T) string {
@@ -190,6 +192,8 @@ func TestMLflowRoundTrip(t *testing.T) {
 			t.Errorf("%s: downloaded %d bytes, not identical to the %d uploaded", rel, got.Len(), len(want))
 		}
 	}
+
+	checkArtifactsInS3(t, rep.RunID, "model/model.onnx", len(onnx))
 
 	mv, err := c.GetModelVersion(ctx, model, reg.Version)
 	must(err)
@@ -476,4 +480,40 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// checkArtifactsInS3 checks, when the server stores its artifacts in MinIO
+// (HEIMDALL_TEST_MLFLOW_ARTIFACTS=s3://bucket, set by with-services.sh), that
+// the artifact went through the proxy into that bucket.
+func checkArtifactsInS3(t *testing.T, runID, rel string, size int) {
+	t.Helper()
+	dest := os.Getenv("HEIMDALL_TEST_MLFLOW_ARTIFACTS")
+	bucket, ok := strings.CutPrefix(dest, "s3://")
+	if !ok {
+		t.Logf("MLflow artifacts on local disk (HEIMDALL_TEST_MLFLOW_ARTIFACTS=%q)", dest)
+		return
+	}
+	st, err := s3.New(s3.Options{
+		Endpoint:  os.Getenv("HEIMDALL_TEST_S3_ENDPOINT"),
+		Bucket:    bucket,
+		AccessKey: os.Getenv("HEIMDALL_TEST_S3_ACCESS_KEY"),
+		SecretKey: os.Getenv("HEIMDALL_TEST_S3_SECRET_KEY"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := st.List(context.Background(), "")
+	if err != nil {
+		t.Fatalf("list s3://%s: %v", bucket, err)
+	}
+	suffix := runID + "/artifacts/" + rel
+	for _, o := range objs {
+		if strings.HasSuffix(o.Key, suffix) {
+			if o.Size != int64(size) {
+				t.Errorf("s3://%s/%s: %d bytes, uploaded %d", bucket, o.Key, o.Size, size)
+			}
+			return
+		}
+	}
+	t.Errorf("artifact %s of run %s not found in s3://%s (%d objects)", rel, runID, bucket, len(objs))
 }
