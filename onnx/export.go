@@ -12,7 +12,10 @@
 // numbers.
 //
 // Graph (NCHW, which is the model input's layout [batch, receivers, n_mels,
-// frames], so no transpose is needed): per conv+BatchNorm a Conv whose
+// frames], so no transpose is needed; with the shared receiver encoder a
+// Reshape to [batch*receivers, 1, n_mels, frames] first and a Reshape of
+// the pooled features to [batch, receivers*D] before the heads): per
+// conv+BatchNorm a Conv whose
 // weights and bias have the BatchNorm (inference statistics) folded in,
 // Relu, residual Add; ReduceMean over H, W; per head Gemm (Dense with the
 // following BatchNorm folded) + Relu (dropout removed), Gemm to 2 outputs;
@@ -242,7 +245,16 @@ func BuildGraph(m *trainer.Model) (*onnxpb.ModelProto, error) {
 	e.b.names[InputName] = true
 	widths, depths, stemStride := cfg.Backbone()
 
-	h, err := e.convBN(InputName, []string{"stem"}, shape[0], widths[0], cfg.StemKernel, stemStride, true)
+	// Shared receiver encoder: each receiver's [n_mels, frames] map is one
+	// single-channel image, [batch*receivers, 1, n_mels, frames] (-1 keeps
+	// the batch dynamic); the same Reshape as trainer/model.go's.
+	in, inChannels := InputName, shape[0]
+	if cfg.SharedEncoder() {
+		target := e.b.int64Initializer("receiver_maps_shape", -1, 1, int64(shape[1]), int64(shape[2]))
+		in = e.b.node("Reshape", "receiver_maps", []string{InputName, target})
+		inChannels = 1
+	}
+	h, err := e.convBN(in, []string{"stem"}, inChannels, widths[0], cfg.StemKernel, stemStride, true)
 	if err != nil {
 		return nil, err
 	}
@@ -269,6 +281,12 @@ func BuildGraph(m *trainer.Model) (*onnxpb.ModelProto, error) {
 	}
 	feat := e.b.node("ReduceMean", "global_mean_pool", []string{h}, attrInts("axes", 2, 3), attrInt("keepdims", 0))
 	last := widths[len(widths)-1]
+	if cfg.SharedEncoder() {
+		// [batch*receivers, D] -> [batch, receivers*D], receiver-major.
+		last *= shape[0]
+		target := e.b.int64Initializer("receiver_features_shape", -1, int64(last))
+		feat = e.b.node("Reshape", "receiver_features", []string{feat, target})
+	}
 	pos, err := e.head(feat, "position_head", cfg, last)
 	if err != nil {
 		return nil, err
@@ -334,10 +352,14 @@ func WeightsSHA256(mp *onnxpb.ModelProto) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// ParamCount counts the float values of the initializers.
+// ParamCount counts the float values of the initializers (int64 shape
+// constants excluded).
 func ParamCount(mp *onnxpb.ModelProto) int {
 	n := 0
 	for _, t := range mp.GetGraph().GetInitializer() {
+		if t.GetDataType() != int32(onnxpb.TensorProto_FLOAT) {
+			continue
+		}
 		c := 1
 		for _, d := range t.GetDims() {
 			c *= int(d)

@@ -14,6 +14,24 @@ import (
 func TestExportCheckRuntimeParity(t *testing.T) {
 	needORT(t)
 	dir, val := tinyRun(t)
+	exportAndCheck(t, dir, val)
+}
+
+// TestExportSharedEncoderParity: the shared receiver encoder (Reshape to
+// per-receiver maps and back) exports with a dynamic batch and reproduces
+// the GoMLX model.
+func TestExportSharedEncoderParity(t *testing.T) {
+	needORT(t)
+	mc := tinyModelConfig()
+	mc.ReceiverEncoder = trainer.EncoderShared
+	dir, val := trainTiny(t, mc)
+	exportAndCheck(t, dir, val)
+}
+
+// exportAndCheck exports the run in dir and checks the files, metadata,
+// the reference checker and ORT-vs-GoMLX parity at batch 1, 3 and 32.
+func exportAndCheck(t *testing.T, dir string, val trainer.Split) {
+	t.Helper()
 	m, err := trainer.LoadModel(testBackend(t), dir)
 	if err != nil {
 		t.Fatal(err)

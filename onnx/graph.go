@@ -53,6 +53,23 @@ func (b *graphBuilder) initializer(name string, dims []int64, data []float32) st
 	return name
 }
 
+// int64Initializer adds a 1-D int64 constant tensor (e.g. a Reshape target
+// shape).
+func (b *graphBuilder) int64Initializer(name string, data ...int64) string {
+	name = b.unique(name)
+	raw := make([]byte, 8*len(data))
+	for i, v := range data {
+		binary.LittleEndian.PutUint64(raw[8*i:], uint64(v))
+	}
+	b.g.Initializer = append(b.g.Initializer, &onnxpb.TensorProto{
+		Name:     proto.String(name),
+		Dims:     []int64{int64(len(data))},
+		DataType: proto.Int32(int32(onnxpb.TensorProto_INT64)),
+		RawData:  raw,
+	})
+	return name
+}
+
 // node adds one node with a single output named after out and returns the
 // output's name.
 func (b *graphBuilder) node(op, out string, inputs []string, attrs ...*onnxpb.AttributeProto) string {

@@ -132,24 +132,44 @@ var (
 func tinyRun(t testing.TB) (string, trainer.Split) {
 	t.Helper()
 	tinyOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "heimdall-onnx-test-*")
-		if err != nil {
-			tinyErr = err
-			return
-		}
-		tinyDir = filepath.Join(dir, "rf-localization_test")
-		tc := trainer.DefaultTrainConfig()
-		tc.Epochs, tc.BatchSize, tc.LearningRate, tc.MinLearningRate = 2, 8, 1e-2, 1e-4
-		tinyVal = synthSplit(24, 2)
-		data := trainer.Data{Train: synthSplit(48, 1), Val: tinyVal, InputShape: testShape}
-		var log bytes.Buffer
-		_, tinyErr = trainer.Train(context.Background(), testBackend(t), data, tinyModelConfig(), tc,
-			trainer.RunOptions{RunDir: tinyDir, Log: &log, NoPlots: true})
+		tinyDir, tinyVal, tinyErr = trainTinyIn(testBackend(t), tinyModelConfig())
 	})
 	if tinyErr != nil {
 		t.Fatalf("train tiny model: %v", tinyErr)
 	}
 	return tinyDir, tinyVal
+}
+
+// trainTiny trains a tiny model with mc like tinyRun, in its own run
+// directory (removed at the end of the test).
+func trainTiny(t testing.TB, mc trainer.ModelConfig) (string, trainer.Split) {
+	t.Helper()
+	dir, val, err := trainTinyIn(testBackend(t), mc)
+	if dir != "" {
+		t.Cleanup(func() { _ = os.RemoveAll(filepath.Dir(dir)) })
+	}
+	if err != nil {
+		t.Fatalf("train tiny model: %v", err)
+	}
+	return dir, val
+}
+
+// trainTinyIn trains mc for 2 epochs on synthetic data in a new temporary
+// directory and returns the run directory (inside it) and the val split.
+func trainTinyIn(backend compute.Backend, mc trainer.ModelConfig) (string, trainer.Split, error) {
+	dir, err := os.MkdirTemp("", "heimdall-onnx-test-*")
+	if err != nil {
+		return "", trainer.Split{}, err
+	}
+	runDir := filepath.Join(dir, "rf-localization_test")
+	tc := trainer.DefaultTrainConfig()
+	tc.Epochs, tc.BatchSize, tc.LearningRate, tc.MinLearningRate = 2, 8, 1e-2, 1e-4
+	val := synthSplit(24, 2)
+	data := trainer.Data{Train: synthSplit(48, 1), Val: val, InputShape: testShape}
+	var log bytes.Buffer
+	_, err = trainer.Train(context.Background(), backend, data, mc, tc,
+		trainer.RunOptions{RunDir: runDir, Log: &log, NoPlots: true})
+	return runDir, val, err
 }
 
 func TestMain(m *testing.M) {

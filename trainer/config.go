@@ -16,6 +16,17 @@ const (
 	PresetLarge = "large"
 )
 
+// Receiver encoders (model.receiver_encoder).
+const (
+	// EncoderJoint stacks the receivers as the stem's input channels, so the
+	// first convolution mixes them.
+	EncoderJoint = "joint"
+	// EncoderShared runs one backbone (shared weights) over each receiver's
+	// [n_mels, frames] map as its own batch element and concatenates the
+	// pooled per-receiver features in receiver order before the heads.
+	EncoderShared = "shared"
+)
+
 // preset holds the backbone shape of one preset.
 type preset struct {
 	widths, depths []int
@@ -54,6 +65,11 @@ type ModelConfig struct {
 	// have as many entries as the widths in use. Default: empty (use the
 	// preset).
 	Depths []int `mapstructure:"depths" json:"depths,omitempty"`
+	// ReceiverEncoder is how the backbone sees the receivers: "joint" (the
+	// receivers are the stem's input channels) or "shared" (the backbone
+	// encodes each receiver separately with shared weights; the heads see
+	// the concatenation of the receivers' pooled features). Default "joint".
+	ReceiverEncoder string `mapstructure:"receiver_encoder" json:"receiver_encoder"`
 	// StemKernel is the stem convolution's kernel size. Default 3.
 	StemKernel int `mapstructure:"stem_kernel" json:"stem_kernel"`
 	// StemStride is the stem convolution's stride; 0 uses the preset's
@@ -77,6 +93,7 @@ type ModelConfig struct {
 func DefaultModelConfig() ModelConfig {
 	return ModelConfig{
 		Preset:             PresetCPU,
+		ReceiverEncoder:    EncoderJoint,
 		StemKernel:         3,
 		HeadHidden:         []int{128, 64},
 		HeadDropout:        []float64{0.3, 0.2},
@@ -105,6 +122,11 @@ func (c ModelConfig) Backbone() (widths, depths []int, stemStride int) {
 	return append([]int(nil), widths...), append([]int(nil), depths...), stemStride
 }
 
+// SharedEncoder reports whether the backbone encodes each receiver
+// separately (model.receiver_encoder "shared"); "" (configs and checkpoints
+// from before the key existed) is "joint".
+func (c ModelConfig) SharedEncoder() bool { return c.ReceiverEncoder == EncoderShared }
+
 // Validate checks the configuration; errors name the offending key.
 func (c ModelConfig) Validate() error {
 	var errs []error
@@ -113,6 +135,9 @@ func (c ModelConfig) Validate() error {
 	}
 	if _, ok := presets[c.Preset]; !ok {
 		bad("preset", "must be one of %s, got %q", strings.Join(Presets(), ", "), c.Preset)
+	}
+	if e := c.ReceiverEncoder; e != "" && e != EncoderJoint && e != EncoderShared {
+		bad("receiver_encoder", "must be %q or %q, got %q", EncoderJoint, EncoderShared, c.ReceiverEncoder)
 	}
 	widths, depths, _ := c.Backbone()
 	for i, w := range c.Widths {
@@ -190,6 +215,12 @@ type TrainConfig struct {
 	// learning-rate schedule still spans all epochs. For smoke tests.
 	// Default 0.
 	MaxSteps int `mapstructure:"max_steps" json:"max_steps"`
+	// BetaNLL is the beta of the beta-NLL training objective (BetaNLL):
+	// 0 trains on the spec's Gaussian NLL itself; 0.5..1 stop hard samples'
+	// large sigma from starving the position head of gradient. The logged
+	// losses and checkpoint selection always use the Gaussian NLL.
+	// Default 0.
+	BetaNLL float64 `mapstructure:"beta_nll" json:"beta_nll"`
 	// EvalBatchSize is the batch size for evaluation and prediction; 0 uses
 	// BatchSize. Default 0.
 	EvalBatchSize int `mapstructure:"eval_batch_size" json:"eval_batch_size"`
@@ -242,6 +273,9 @@ func (c TrainConfig) Validate() error {
 	}
 	if c.MaxSteps < 0 {
 		bad("max_steps", "must be >= 0, got %d", c.MaxSteps)
+	}
+	if c.BetaNLL < 0 || c.BetaNLL > 1 {
+		bad("beta_nll", "must be in [0, 1], got %g", c.BetaNLL)
 	}
 	if c.EvalBatchSize < 0 {
 		bad("eval_batch_size", "must be >= 0, got %d", c.EvalBatchSize)

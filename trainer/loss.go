@@ -30,10 +30,31 @@ func GaussianNLL(labels, mu, sigma *graph.Node) *graph.Node {
 	return graph.Add(mse, logTerm)
 }
 
-// lossFn adapts GaussianNLL to train.LossFn: predictions are
-// [positions, uncertainties], labels [positions].
-func lossFn(labels, predictions []*graph.Node) *graph.Node {
-	return GaussianNLL(labels[0], predictions[0], predictions[1])
+// BetaNLL is the beta-NLL training objective (Seitzer et al., ICLR 2022,
+// "On the pitfalls of heteroscedastic uncertainty estimation"): the
+// per-element Gaussian NLL weighted by stop_gradient(sigma^(2 beta)), mean
+// over batch x 2. beta 0 is GaussianNLL; beta 1 gives the mean the gradient
+// of (y - mu)^2 / 2 (no 1/sigma^2 down-weighting of hard samples), while
+// sigma still gets an NLL-shaped gradient. Its value is not the NLL; the
+// trainer logs and selects on GaussianNLL.
+func BetaNLL(labels, mu, sigma *graph.Node, beta float64) *graph.Node {
+	if beta == 0 {
+		return GaussianNLL(labels, mu, sigma)
+	}
+	s := graph.MaxScalar(sigma, SigmaFloor)
+	diff := graph.Sub(labels, mu)
+	nll := graph.Add(graph.Div(graph.Square(diff), graph.MulScalar(graph.Square(s), 2)), graph.Log(s))
+	w := graph.StopGradient(graph.Pow(s, graph.Scalar(s.Graph(), s.DType(), 2*beta)))
+	return graph.ReduceAllMean(graph.Mul(w, nll))
+}
+
+// newLossFn returns the train.LossFn for tcfg (predictions are [positions,
+// uncertainties], labels [positions]): GaussianNLL, or BetaNLL when
+// train.beta_nll > 0.
+func newLossFn(tcfg TrainConfig) func(labels, predictions []*graph.Node) *graph.Node {
+	return func(labels, predictions []*graph.Node) *graph.Node {
+		return BetaNLL(labels[0], predictions[0], predictions[1], tcfg.BetaNLL)
+	}
 }
 
 // GaussianNLLGo is the plain-Go reference of GaussianNLL on flat [n, 2]

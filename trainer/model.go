@@ -40,6 +40,12 @@ func (c ModelConfig) positionOffset() (lat, lon, scale float64) {
 // frames] and returns positions [batch, 2] (lat, lon degrees) and
 // uncertainties [batch, 2] (sigma degrees in [SigmaMinDeg, SigmaMaxDeg]).
 //
+// With cfg.ReceiverEncoder "shared" the backbone runs on each receiver's
+// [n_mels, frames] map as a separate batch element (shared weights, one
+// input channel) and the heads see the receivers' pooled features
+// concatenated in receiver order, [batch, receivers*D]; with "joint" the
+// receivers are the stem's input channels.
+//
 // Backbone (channels-last internally): stem conv (stride StemStride) + BN +
 // ReLU; per stage a stride-2 3x3 conv + BN + ReLU downsampling (except the
 // first stage) followed by `depth` residual blocks of two dense 3x3 convs
@@ -60,13 +66,22 @@ func LocalizationNet(scope *model.Scope, cfg ModelConfig, x *graph.Node) (positi
 	batch, receivers, mels, frames := dims[0], dims[1], dims[2], dims[3]
 	widths, depths, stemStride := cfg.Backbone()
 
-	// Channels-last: [batch, n_mels, frames, receivers].
-	h := graph.TransposeAllAxes(x, 0, 2, 3, 1)
-	h.AssertDims(batch, mels, frames, receivers)
+	// Channels-last: [batch, n_mels, frames, receivers] (joint), or one
+	// single-channel map per receiver, [batch*receivers, n_mels, frames, 1]
+	// (shared: the receivers become batch elements of one shared backbone).
+	var h *graph.Node
+	encBatch := batch
+	if cfg.SharedEncoder() {
+		encBatch = batch * receivers
+		h = graph.Reshape(x, encBatch, mels, frames, 1)
+	} else {
+		h = graph.TransposeAllAxes(x, 0, 2, 3, 1)
+		h.AssertDims(batch, mels, frames, receivers)
+	}
 
 	h = convBNReLU(scope.In("stem"), h, widths[0], cfg.StemKernel, stemStride)
 	hh, ww := ceilDiv(mels, stemStride), ceilDiv(frames, stemStride)
-	h.AssertDims(batch, hh, ww, widths[0])
+	h.AssertDims(encBatch, hh, ww, widths[0])
 
 	for s, width := range widths {
 		stage := scope.In("stage%d", s)
@@ -77,11 +92,16 @@ func LocalizationNet(scope *model.Scope, cfg ModelConfig, x *graph.Node) (positi
 		for b := range depths[s] {
 			h = residualBlock(stage.In("block%d", b), h)
 		}
-		h.AssertDims(batch, hh, ww, width)
+		h.AssertDims(encBatch, hh, ww, width)
 	}
 
 	features := graph.ReduceMean(h, 1, 2) // Global average pooling.
-	features.AssertDims(batch, widths[len(widths)-1])
+	features.AssertDims(encBatch, widths[len(widths)-1])
+	if cfg.SharedEncoder() {
+		// [batch*receivers, D] -> [batch, receivers*D]: receiver r's
+		// features at r*D..r*D+D-1, so the heads know which receiver is which.
+		features = graph.Reshape(features, batch, receivers*widths[len(widths)-1])
+	}
 
 	posHead := head(scope.In("position_head"), cfg, features)
 	sigmaHead := head(scope.In("uncertainty_head"), cfg, features)
@@ -163,7 +183,11 @@ func head(scope *model.Scope, cfg ModelConfig, x *graph.Node) *graph.Node {
 func ParamCount(cfg ModelConfig, receivers int) int {
 	widths, depths, _ := cfg.Backbone()
 	conv := func(k, in, out int) int { return k*k*in*out + 2*out } // + BN.
-	n := conv(cfg.StemKernel, receivers, widths[0])
+	inChannels, headIn := receivers, widths[len(widths)-1]
+	if cfg.SharedEncoder() {
+		inChannels, headIn = 1, receivers*headIn
+	}
+	n := conv(cfg.StemKernel, inChannels, widths[0])
 	for s, w := range widths {
 		if s > 0 {
 			n += conv(3, widths[s-1], w)
@@ -171,7 +195,7 @@ func ParamCount(cfg ModelConfig, receivers int) int {
 		n += depths[s] * 2 * conv(3, w, w)
 	}
 	headN := 0
-	in := widths[len(widths)-1]
+	in := headIn
 	for _, hidden := range cfg.HeadHidden {
 		headN += in*hidden + hidden + 2*hidden
 		in = hidden

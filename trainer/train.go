@@ -120,7 +120,7 @@ func newTrainer(backend compute.Backend, store *model.Store, mcfg ModelConfig, t
 		return []*graph.Node{pos, sigma}
 	}
 	opt := optimizer.Adam().LearningRate(tcfg.LearningRate).WeightDecay(tcfg.WeightDecay).Done()
-	return train.NewTrainer(backend, store, modelFn, lossFn, opt, trainMetrics(), nil)
+	return train.NewTrainer(backend, store, modelFn, newLossFn(tcfg), opt, trainMetrics(), nil)
 }
 
 // newStore returns a store seeded with seed and carrying the run config.
@@ -437,7 +437,9 @@ func (r *run) evaluate(step int64, epoch int) error {
 	n := float64(r.sumSteps)
 	em := EpochMetrics{
 		Epoch: epoch, Step: step, Val: vm, LR: r.learningRate(),
-		Train: TrainMetrics{Loss: r.sums[metricLoss] / n, MSETerm: r.sums[metricMSE] / n,
+		// train/loss is the spec's NLL (its two terms), also when the
+		// objective is beta-NLL.
+		Train: TrainMetrics{Loss: (r.sums[metricMSE] + r.sums[metricLog]) / n, MSETerm: r.sums[metricMSE] / n,
 			LogTerm: r.sums[metricLog] / n, MAE: r.sums[metricMAE] / n, SigmaMean: r.sums[metricSigma] / n},
 		SamplesPerS: n * float64(r.tcfg.BatchSize) / trainSecs,
 	}
