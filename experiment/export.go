@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,9 +9,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/gomlx/compute"
 
+	"github.com/heimdall-sdr/trainer/bench"
 	"github.com/heimdall-sdr/trainer/config"
 	"github.com/heimdall-sdr/trainer/dataset"
 	"github.com/heimdall-sdr/trainer/geo"
@@ -117,7 +120,63 @@ func exportTrained(cfg config.Config, backend compute.Backend, spec, runDir stri
 			err = errors.Join(err, serr)
 		}
 	}
+	if err == nil {
+		if berr := benchAfterExport(cfg, m, spec, runDir, logw); berr != nil {
+			fmt.Fprintf(logw, "WARNING: inference benchmark after export failed: %v\n", berr)
+		}
+	}
 	return res, err
+}
+
+// BenchFile is the short inference benchmark written after every export.
+const BenchFile = "bench.json"
+
+// benchAfterExport measures the exported model's inference latency against
+// the native GoMLX model (batch 1 and 32, a few runs each: seconds), writes
+// RUN_DIR/bench.json and adds the figures to model.json as
+// "inference_metrics", so they travel with the published model. For careful
+// figures use `heimdall bench`.
+func benchAfterExport(cfg config.Config, m *trainer.Model, spec, runDir string, logw io.Writer) error {
+	sess, err := onnx.NewSession(filepath.Join(runDir, onnx.ModelFile), cfg.Export.SessionOptions())
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	rep, err := bench.Run(m, spec, sess, bench.Options{
+		BatchSizes: []int{1, 32}, Warmup: 2, Iterations: 10, MaxTime: 5 * time.Second, MaxMAE: cfg.Export.MaxMAE,
+	})
+	if err != nil {
+		return err
+	}
+	rep.Model, rep.Checkpoint = filepath.Join(runDir, onnx.ModelFile), m.Checkpoint
+	var buf bytes.Buffer
+	if err := rep.WriteJSON(&buf); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(runDir, BenchFile), buf.Bytes()); err != nil {
+		return err
+	}
+	metaPath := filepath.Join(runDir, "model.json")
+	b, err := os.ReadFile(metaPath)
+	if err != nil {
+		return err
+	}
+	var meta map[string]any
+	if err := json.Unmarshal(b, &meta); err != nil {
+		return fmt.Errorf("parse %s: %w", metaPath, err)
+	}
+	meta["inference_metrics"] = map[string]any{
+		"date": rep.Date, "machine": rep.Machine, "rows": rep.Rows,
+		"note": "short run after export (10 iterations); see heimdall bench for careful figures",
+	}
+	out, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		return err
+	}
+	for _, r := range rep.Rows {
+		fmt.Fprintf(logw, "latency batch %d: native p50 %.2f ms, ONNX Runtime p50 %.2f ms (%.2fx)\n", r.Batch, r.Native.P50ms, r.ORT.P50ms, r.Speedup)
+	}
+	return writeFileAtomic(metaPath, append(out, '\n'))
 }
 
 // addParityToSummary records the parity figures in RUN_DIR/summary.json

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -235,7 +236,20 @@ func TestTrainFromS3Publishes(t *testing.T) {
 	if oi.Size != local.Size() || oi.Metadata["Sha256"]+oi.Metadata["sha256"] == "" {
 		t.Errorf("published object: size %d (local %d), metadata %v", oi.Size, local.Size(), oi.Metadata)
 	}
-	if _, err := st.Stat(ctx, res.Published.MetadataKey); err != nil {
-		t.Errorf("metadata object: %v", err)
+	mb, err := storage.ReadAll(ctx, st, res.Published.MetadataKey)
+	if err != nil {
+		t.Fatalf("metadata object: %v", err)
+	}
+	var meta map[string]any
+	if err := json.Unmarshal(mb, &meta); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"parity", "inference_metrics", "sha256", "receivers", "export_date"} {
+		if meta[k] == nil {
+			t.Errorf("published metadata lacks %q", k)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(res.RunDir, BenchFile)); err != nil {
+		t.Errorf("no %s after export: %v", BenchFile, err)
 	}
 }
