@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin/heimdall
 export GOMLX_NO_AUTO_INSTALL := 1
 
-.PHONY: all build deps ort pyonnx services mlflow train train-gpu gpu-check simulate baseline test test-postgres lint bench clean help
+.PHONY: all build deps ort pyonnx services mlflow train train-gpu gpu-check simulate baseline test test-postgres lint bench bench-peers clean help
 
 all: build
 
@@ -65,6 +65,9 @@ test-postgres: ## the MLflow tracking tests against MLflow on a throwaway Postgr
 
 bench: deps ## go test benchmarks (features, training step, native vs ONNX Runtime inference)
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./kernels/ ./trainer/ ./bench/
+
+bench-peers: ## GoMLX vs PyTorch on this machine: parity, training samples/s, inference latency (bench/peers; RUN_DIR=... or a quick run; installs PyTorch, ~5.5 GB venv)
+	scripts/bench-peers.sh $(RUN_DIR)
 
 clean: ## remove build outputs, runs and caches in the repo (not ./data)
 	rm -rf bin runs .cache

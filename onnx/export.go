@@ -14,13 +14,15 @@
 // Graph (NCHW, which is the model input's layout [batch, receivers, n_mels,
 // frames], so no transpose is needed; with the shared receiver encoder a
 // Reshape to [batch*receivers, 1, n_mels, frames] first and a Reshape of
-// the pooled features to [batch, receivers*D] before the heads): per
+// the pooled features to [batch, receivers*D] before the heads; with the
+// mel profile a ReduceMean over frames, optionally a Gemm shared by the
+// receivers, Reshape and Concat to the pooled features): per
 // conv+BatchNorm a Conv whose
 // weights and bias have the BatchNorm (inference statistics) folded in,
 // Relu, residual Add; ReduceMean over H, W; per head Gemm (Dense with the
 // following BatchNorm folded) + Relu (dropout removed), Gemm to 2 outputs;
 // positions = head * scale + centroid (Mul, Add); uncertainties =
-// Clip(Softplus(head), 0.01, 1.0). Opset 14 (Clip takes min/max as inputs,
+// Clip(Softplus(head) * sigma_scale, 0.01, 1.0) (the calibration factor). Opset 14 (Clip takes min/max as inputs,
 // ReduceMean still takes axes as an attribute).
 package onnx
 
@@ -287,6 +289,25 @@ func BuildGraph(m *trainer.Model) (*onnxpb.ModelProto, error) {
 		target := e.b.int64Initializer("receiver_features_shape", -1, int64(last))
 		feat = e.b.node("Reshape", "receiver_features", []string{feat, target})
 	}
+	if cfg.MelProfile {
+		// Time-averaged spectra [batch, receivers*n_mels], appended to the
+		// pooled features (trainer/model.go: Concatenate on axis 1).
+		prof := e.b.node("ReduceMean", "mel_profile_mean", []string{InputName}, attrInts("axes", 3), attrInt("keepdims", 0))
+		dim := shape[1]
+		if d := cfg.MelProfileDim; d > 0 {
+			// Shared per-receiver Dense: [batch*receivers, n_mels] -> [.., d].
+			target := e.b.int64Initializer("mel_profile_rows_shape", -1, int64(shape[1]))
+			prof = e.b.node("Reshape", "mel_profile_rows", []string{prof, target})
+			if prof, err = e.denseBN(prof, []string{"mel_profile"}, shape[1], d, false); err != nil {
+				return nil, err
+			}
+			dim = d
+		}
+		target := e.b.int64Initializer("mel_profile_shape", -1, int64(shape[0]*dim))
+		prof = e.b.node("Reshape", "mel_profile", []string{prof, target})
+		feat = e.b.node("Concat", "head_features", []string{feat, prof}, attrInt("axis", 1))
+		last += shape[0] * dim
+	}
 	pos, err := e.head(feat, "position_head", cfg, last)
 	if err != nil {
 		return nil, err
@@ -294,6 +315,14 @@ func BuildGraph(m *trainer.Model) (*onnxpb.ModelProto, error) {
 	sig, err := e.head(feat, "uncertainty_head", cfg, last)
 	if err != nil {
 		return nil, err
+	}
+	// Inference-only sigma calibration factor (trainer.SigmaScaleVariable);
+	// absent in checkpoints from before it existed, i.e. 1.
+	var sigmaScale []float32
+	if e.w.store.GetVariable(varPath([]string{trainer.SigmaScaleScope}, trainer.SigmaScaleName)) != nil {
+		if sigmaScale, err = e.w.get([]string{trainer.SigmaScaleScope}, trainer.SigmaScaleName); err != nil {
+			return nil, err
+		}
 	}
 	if un := e.w.unused(); len(un) > 0 {
 		return nil, fmt.Errorf("onnx: export: checkpoint variables not used by the exporter (did trainer/model.go change?): %s", strings.Join(un, ", "))
@@ -308,6 +337,10 @@ func BuildGraph(m *trainer.Model) (*onnxpb.ModelProto, error) {
 		Input: []string{pos, offN}, Output: []string{OutputPositions}})
 
 	sp := e.b.node("Softplus", "sigma_softplus", []string{sig})
+	if sigmaScale != nil {
+		kN := e.b.initializer("sigma_scale", nil, sigmaScale)
+		sp = e.b.node("Mul", "sigma_scaled", []string{sp, kN})
+	}
 	minN := e.b.initializer("sigma_min", nil, []float32{float32(trainer.SigmaMinDeg)})
 	maxN := e.b.initializer("sigma_max", nil, []float32{float32(trainer.SigmaMaxDeg)})
 	e.b.names[OutputSigmas] = true

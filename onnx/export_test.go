@@ -28,6 +28,24 @@ func TestExportSharedEncoderParity(t *testing.T) {
 	exportAndCheck(t, dir, val)
 }
 
+// TestExportMelProfileParity: the mel-profile input to the heads
+// (ReduceMean over frames, Reshape, Concat) reproduces the GoMLX model, with
+// the joint and the shared receiver encoder.
+func TestExportMelProfileParity(t *testing.T) {
+	needORT(t)
+	for _, enc := range []string{trainer.EncoderJoint, trainer.EncoderShared} {
+		t.Run(enc, func(t *testing.T) {
+			mc := tinyModelConfig()
+			mc.ReceiverEncoder, mc.MelProfile = enc, true
+			if enc == trainer.EncoderJoint {
+				mc.MelProfileDim = 3 // The shared profile projection.
+			}
+			dir, val := trainTiny(t, mc)
+			exportAndCheck(t, dir, val)
+		})
+	}
+}
+
 // exportAndCheck exports the run in dir and checks the files, metadata,
 // the reference checker and ORT-vs-GoMLX parity at batch 1, 3 and 32.
 func exportAndCheck(t *testing.T, dir string, val trainer.Split) {

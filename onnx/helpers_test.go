@@ -164,6 +164,7 @@ func trainTinyIn(backend compute.Backend, mc trainer.ModelConfig) (string, train
 	runDir := filepath.Join(dir, "rf-localization_test")
 	tc := trainer.DefaultTrainConfig()
 	tc.Epochs, tc.BatchSize, tc.LearningRate, tc.MinLearningRate = 2, 8, 1e-2, 1e-4
+	tc.CalibrateSigma = mc.MelProfile // Exercise the sigma scale's export too.
 	val := synthSplit(24, 2)
 	data := trainer.Data{Train: synthSplit(48, 1), Val: val, InputShape: testShape}
 	var log bytes.Buffer

@@ -70,6 +70,18 @@ type ModelConfig struct {
 	// encodes each receiver separately with shared weights; the heads see
 	// the concatenation of the receivers' pooled features). Default "joint".
 	ReceiverEncoder string `mapstructure:"receiver_encoder" json:"receiver_encoder"`
+	// MelProfile feeds the heads, besides the pooled backbone features, each
+	// receiver's time-averaged mel spectrum (the input averaged over frames,
+	// [receivers*n_mels] values per sample): global average pooling keeps no
+	// mel position, and the per-band levels are what a received-power fit
+	// uses. Default false.
+	MelProfile bool `mapstructure:"mel_profile" json:"mel_profile,omitempty"`
+	// MelProfileDim, when > 0, projects each receiver's mel profile with one
+	// Dense(n_mels -> MelProfileDim) shared by all receivers (a per-receiver
+	// level estimator learnt from 7x the samples) before the heads, which
+	// then see receivers*MelProfileDim profile values; 0 passes the raw
+	// receivers*n_mels profile. Used with MelProfile. Default 0.
+	MelProfileDim int `mapstructure:"mel_profile_dim" json:"mel_profile_dim,omitempty"`
 	// StemKernel is the stem convolution's kernel size. Default 3.
 	StemKernel int `mapstructure:"stem_kernel" json:"stem_kernel"`
 	// StemStride is the stem convolution's stride; 0 uses the preset's
@@ -80,6 +92,11 @@ type ModelConfig struct {
 	// HeadDropout are the dropout rates after each hidden layer of the heads
 	// (same length as HeadHidden). Default [0.3, 0.2].
 	HeadDropout []float64 `mapstructure:"head_dropout" json:"head_dropout"`
+	// UncertaintyHeadDropout overrides HeadDropout for the uncertainty
+	// (sigma) head; empty uses HeadDropout. Dropout noise in the sigma head
+	// biases sigma wide: the NLL's 1/sigma^2 is convex, so a noisy sigma is
+	// pushed up to avoid the small draws. Default: empty.
+	UncertaintyHeadDropout []float64 `mapstructure:"uncertainty_head_dropout" json:"uncertainty_head_dropout,omitempty"`
 	// NormalizePositions makes the position head predict
 	// (position - receivers' centroid) / PositionScale; the model output is
 	// always degrees. Default true.
@@ -178,6 +195,17 @@ func (c ModelConfig) Validate() error {
 			bad("head_dropout", "entry %d must be in [0, 1), got %g", i, d)
 		}
 	}
+	if c.MelProfileDim < 0 {
+		bad("mel_profile_dim", "must be >= 0, got %d", c.MelProfileDim)
+	}
+	if n := len(c.UncertaintyHeadDropout); n > 0 && n != len(c.HeadHidden) {
+		bad("uncertainty_head_dropout", "must be empty or have as many entries as model.head_hidden (%d), got %d", len(c.HeadHidden), n)
+	}
+	for i, d := range c.UncertaintyHeadDropout {
+		if d < 0 || d >= 1 {
+			bad("uncertainty_head_dropout", "entry %d must be in [0, 1), got %g", i, d)
+		}
+	}
 	if c.NormalizePositions && c.PositionScale <= 0 {
 		bad("position_scale", "must be > 0, got %g", c.PositionScale)
 	}
@@ -221,6 +249,11 @@ type TrainConfig struct {
 	// losses and checkpoint selection always use the Gaussian NLL.
 	// Default 0.
 	BetaNLL float64 `mapstructure:"beta_nll" json:"beta_nll"`
+	// CalibrateSigma fits, before each evaluation, one inference-only scale
+	// of the predicted sigma that minimises the Gaussian NLL on (part of)
+	// the train split in inference mode (see calibrateSigma); it is part of
+	// the checkpoint and the ONNX export. Default false.
+	CalibrateSigma bool `mapstructure:"calibrate_sigma" json:"calibrate_sigma,omitempty"`
 	// EvalBatchSize is the batch size for evaluation and prediction; 0 uses
 	// BatchSize. Default 0.
 	EvalBatchSize int `mapstructure:"eval_batch_size" json:"eval_batch_size"`

@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"math"
@@ -140,14 +141,42 @@ func (d *trainDataset) batchAt(s int64) train.Batch {
 	}
 }
 
+// prefetch is how many batches are built ahead of the training step.
+const prefetch = 2
+
+// Iter serves the batches from startStep on. A goroutine builds the next
+// batches (gather + tensor creation) while the current step runs, so the
+// input pipeline stays off the critical path; the order, and so every
+// batch, is the same as without prefetching.
 func (d *trainDataset) Iter() iter.Seq2[train.Batch, error] {
 	return func(yield func(train.Batch, error) bool) {
-		for s := d.startStep; ; s++ {
-			if err := d.ctx.Err(); err != nil {
+		ready := make(chan train.Batch, prefetch)
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			defer close(ready)
+			for s := d.startStep; ; s++ {
+				if d.ctx.Err() != nil {
+					return
+				}
+				b := d.batchAt(s)
+				select {
+				case ready <- b:
+				case <-done:
+					return
+				}
+			}
+		}()
+		for {
+			b, ok := <-ready
+			if err := d.ctx.Err(); err != nil || !ok {
+				if err == nil {
+					err = errors.New("batch producer stopped")
+				}
 				yield(train.Batch{}, fmt.Errorf("trainer: data: %w", err))
 				return
 			}
-			if !yield(d.batchAt(s), nil) {
+			if !yield(b, nil) {
 				return
 			}
 		}

@@ -514,7 +514,7 @@ func deviceCheckTrain(ctx context.Context, backend compute.Backend, o DeviceChec
 	tcfg.Patience = 0
 	tcfg.KeepBest = 1
 	tcfg.Seed = o.Seed
-	rep := &TrainReport{Preset: o.Preset, Params: ParamCount(mcfg, o.InputShape[0]), InputShape: o.InputShape, Batch: o.Batch}
+	rep := &TrainReport{Preset: o.Preset, Params: ParamCountShape(mcfg, o.InputShape), InputShape: o.InputShape, Batch: o.Batch}
 	t0 := time.Now()
 	sum, err := Train(ctx, backend, data, mcfg, tcfg, RunOptions{RunDir: runDir, Log: o.Log, NoPlots: true})
 	rep.WallSeconds = time.Since(t0).Seconds()

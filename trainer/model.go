@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/ml/layers/activation"
 	"github.com/gomlx/gomlx/ml/layers/norm"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train"
 
 	"github.com/heimdall-sdr/trainer/geo"
 )
@@ -103,18 +104,56 @@ func LocalizationNet(scope *model.Scope, cfg ModelConfig, x *graph.Node) (positi
 		features = graph.Reshape(features, batch, receivers*widths[len(widths)-1])
 	}
 
-	posHead := head(scope.In("position_head"), cfg, features)
-	sigmaHead := head(scope.In("uncertainty_head"), cfg, features)
+	if cfg.MelProfile {
+		// [batch, receivers, n_mels] time-averaged spectra, receiver-major.
+		profile := graph.ReduceMean(x, 3)
+		profileDim := mels
+		if cfg.MelProfileDim > 0 {
+			// One Dense shared by the receivers: [batch*receivers, n_mels]
+			// -> [batch*receivers, MelProfileDim].
+			profileDim = cfg.MelProfileDim
+			profile = layers.Dense(scope.In("mel_profile"), graph.Reshape(profile, batch*receivers, mels), true, profileDim)
+		}
+		profile = graph.Reshape(profile, batch, receivers*profileDim)
+		features = graph.Concatenate([]*graph.Node{features, profile}, 1)
+	}
+	sigmaDropout := cfg.HeadDropout
+	if len(cfg.UncertaintyHeadDropout) > 0 {
+		sigmaDropout = cfg.UncertaintyHeadDropout
+	}
+	posHead := head(scope.In("position_head"), cfg.HeadHidden, cfg.HeadDropout, features)
+	sigmaHead := head(scope.In("uncertainty_head"), cfg.HeadHidden, sigmaDropout, features)
 	posHead.AssertDims(batch, 2)
 	sigmaHead.AssertDims(batch, 2)
 
 	lat, lon, scale := cfg.positionOffset()
 	offset := graph.Const(x.Graph(), []float32{float32(lat), float32(lon)})
 	positions = graph.Add(graph.MulScalar(posHead, scale), graph.ExpandAxes(offset, 0))
-	uncertainties = clampSigma(graph.Softplus(sigmaHead))
+	sigma := graph.Softplus(sigmaHead)
+	if !scope.IsTraining(x.Graph()) {
+		// Inference only: the sigma calibration factor (1 until the
+		// trainer fits it, see calibrateSigma); training graphs never see it.
+		k := SigmaScaleVariable(scope)
+		sigma = graph.Mul(sigma, k.ValueGraph(x.Graph()))
+	}
+	uncertainties = clampSigma(sigma)
 	positions.AssertDims(batch, 2)
 	uncertainties.AssertDims(batch, 2)
 	return positions, uncertainties
+}
+
+// SigmaScaleScope / SigmaScaleName name the non-trainable scalar (under
+// ModelScope) that multiplies softplus(head) before the clamp in inference
+// graphs: the sigma calibration factor fitted on the training split.
+const (
+	SigmaScaleScope = "sigma_calibration"
+	SigmaScaleName  = "scale"
+)
+
+// SigmaScaleVariable returns the sigma calibration variable (created as 1.0,
+// non-trainable) of the LocalizationNet scope.
+func SigmaScaleVariable(scope *model.Scope) *model.Variable {
+	return scope.In(SigmaScaleScope).VariableWithValue(SigmaScaleName, float32(1)).SetTrainable(false)
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
@@ -131,9 +170,42 @@ func clampSigma(s *graph.Node) *graph.Node {
 // batchNorm is BatchNorm over the last (feature) axis. The Go backend lacks
 // BatchNormForTraining, so the plain-graph version is used everywhere
 // (UseBackendInference(false)); it is also what exports to ONNX cleanly.
+//
+// In training graphs the normalisation uses the batch mean and variance
+// *with* their gradients, as in PyTorch and the BatchNorm paper. GoMLX
+// v0.28.2's BatchNorm stops the gradient at the batch statistics; trained
+// that way, the network underfit and collapsed late in training. GoMLX's
+// layer still owns the variables and the running-average updates (so
+// inference, precise-BN updates, checkpoints and the ONNX export are
+// unchanged); only the training-mode output is recomputed here.
 func batchNorm(scope *model.Scope, x *graph.Node) *graph.Node {
-	return norm.BatchNorm(scope, x, -1).UseBackendInference(false).Done()
+	g := x.Graph()
+	out := norm.BatchNorm(scope, x, -1).UseBackendInference(false).Done()
+	if !scope.IsTraining(g) || model.GetGraphParamOr(scope, g, train.BatchNormalizationUpdatePhase, -1) >= 0 {
+		return out
+	}
+	bn := scope.Shared(norm.BatchNormalizationScopeName)
+	scale := bn.GetVariable("scale").NodeValue(g)
+	offset := bn.GetVariable("offset").NodeValue(g)
+	axes := make([]int, x.Rank()-1)
+	for i := range axes {
+		axes[i] = i
+	}
+	mean := graph.ReduceAndKeep(x, graph.ReduceMean, axes...)
+	centered := graph.Sub(x, mean)
+	variance := graph.ReduceAndKeep(graph.Square(centered), graph.ReduceMean, axes...)
+	normalized := graph.Div(centered, graph.Sqrt(graph.AddScalar(variance, bnEpsilon)))
+	dims := make([]int, x.Rank())
+	for i := range dims {
+		dims[i] = 1
+	}
+	dims[x.Rank()-1] = x.Shape().Dimensions[x.Rank()-1]
+	return graph.Add(graph.Mul(normalized, graph.Reshape(scale, dims...)), graph.Reshape(offset, dims...))
 }
+
+// bnEpsilon is GoMLX BatchNorm's default epsilon, which the layer uses for
+// inference (and onnx.BatchNormEpsilon for the export).
+const bnEpsilon = 1e-3
 
 // convBNReLU is conv(kernel, stride, same padding, no bias) + BN + ReLU.
 func convBNReLU(scope *model.Scope, x *graph.Node, channels, kernel, stride int) *graph.Node {
@@ -155,13 +227,13 @@ func residualBlock(scope *model.Scope, x *graph.Node) *graph.Node {
 }
 
 // head is Dense -> BN -> ReLU -> Dropout per hidden size, then Dense(2).
-func head(scope *model.Scope, cfg ModelConfig, x *graph.Node) *graph.Node {
+func head(scope *model.Scope, hiddens []int, dropout []float64, x *graph.Node) *graph.Node {
 	h := x
-	for i, hidden := range cfg.HeadHidden {
+	for i, hidden := range hiddens {
 		layer := scope.In("hidden%d", i)
 		h = layers.Dense(layer, h, true, hidden)
 		h = activation.Relu(batchNorm(layer, h))
-		h = layers.DropoutStatic(layer, h, cfg.HeadDropout[i])
+		h = layers.DropoutStatic(layer, h, dropout[i])
 	}
 	// Output layer: weights N(0, outputInitStd), zero biases, so both heads
 	// start near 0 (positions at the receivers' centroid, sigma ~ softplus(0)
@@ -180,7 +252,17 @@ func head(scope *model.Scope, cfg ModelConfig, x *graph.Node) *graph.Node {
 // for cfg and the given number of receivers (input channels): conv kernels,
 // BN scale/offset, Dense weights and biases (BN running statistics are not
 // counted, as in PyTorch). Tests check it against a built model.Store.
+//
+// With model.mel_profile the count depends on the number of mel bands too;
+// ParamCount assumes DefaultMels, ParamCountShape takes the input shape.
 func ParamCount(cfg ModelConfig, receivers int) int {
+	return ParamCountShape(cfg, [3]int{receivers, DefaultMels, DefaultFrames})
+}
+
+// ParamCountShape is ParamCount for the input shape [receivers, n_mels,
+// frames].
+func ParamCountShape(cfg ModelConfig, shape [3]int) int {
+	receivers, mels := shape[0], shape[1]
 	widths, depths, _ := cfg.Backbone()
 	conv := func(k, in, out int) int { return k*k*in*out + 2*out } // + BN.
 	inChannels, headIn := receivers, widths[len(widths)-1]
@@ -193,6 +275,14 @@ func ParamCount(cfg ModelConfig, receivers int) int {
 			n += conv(3, widths[s-1], w)
 		}
 		n += depths[s] * 2 * conv(3, w, w)
+	}
+	if cfg.MelProfile {
+		if d := cfg.MelProfileDim; d > 0 {
+			n += mels*d + d
+			headIn += receivers * d
+		} else {
+			headIn += receivers * mels
+		}
 	}
 	headN := 0
 	in := headIn

@@ -35,7 +35,7 @@ type Model struct {
 func (m *Model) Store() *model.Store { return m.store }
 
 // Params returns the number of trainable parameters.
-func (m *Model) Params() int { return ParamCount(m.Config.Model, m.Config.InputShape[0]) }
+func (m *Model) Params() int { return ParamCountShape(m.Config.Model, m.Config.InputShape) }
 
 // LoadModel loads the best checkpoint (lowest val loss) of a run; dir is
 // the run directory or its checkpoints directory.

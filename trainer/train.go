@@ -12,7 +12,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"reflect"
 	"time"
 
 	"github.com/gomlx/compute"
@@ -160,6 +159,7 @@ type run struct {
 	lastPos    []float32
 	lastSigma  []float32
 	lastEvalAt int64
+	sigmaScale float64 // the last sigma calibration factor (1 if none).
 }
 
 // Train trains LocalizationNet on data in opts.RunDir with GoMLX's
@@ -181,7 +181,7 @@ func Train(ctx context.Context, backend compute.Backend, data Data, mcfg ModelCo
 		return nil, errors.New("trainer: train: RunOptions.RunDir is required")
 	}
 	r := &run{ctx: ctx, opts: opts, log: opts.Log, data: data, shape: data.inputShape(), tcfg: tcfg,
-		ckptDir: filepath.Join(opts.RunDir, CheckpointsDir), lastEvalAt: -1}
+		ckptDir: filepath.Join(opts.RunDir, CheckpointsDir), lastEvalAt: -1, sigmaScale: 1}
 	if r.log == nil {
 		r.log = io.Discard
 	}
@@ -215,6 +215,10 @@ func Train(ctx context.Context, backend compute.Backend, data Data, mcfg ModelCo
 	if v := r.store.GetVariable(model.JoinPath(model.RootScopePath, model.RNGStateVariableName)); v != nil {
 		v.SetTrainable(false)
 	}
+	// Same for the inference-only sigma calibration factor.
+	if v := r.store.GetVariable(model.JoinPath(model.RootScopePath, ModelScope, SigmaScaleScope, SigmaScaleName)); v != nil {
+		v.SetTrainable(false)
+	}
 	// A resumed checkpoint restores its params; keep this invocation's config.
 	r.store.SetParam(model.JoinPath(model.RootScopePath, runConfigParam), mustJSON(rc))
 	startStep := optimizer.GetGlobalStep(r.store)
@@ -227,7 +231,7 @@ func Train(ctx context.Context, backend compute.Backend, data Data, mcfg ModelCo
 	widths, depths, stemStride := mcfg.Backbone()
 	fmt.Fprintf(r.log, "trainer: backend %s\n", backend.Description())
 	fmt.Fprintf(r.log, "trainer: LocalizationNet preset %s widths %v depths %v stem stride %d: %d parameters\n",
-		mcfg.Preset, widths, depths, stemStride, ParamCount(mcfg, r.shape[0]))
+		mcfg.Preset, widths, depths, stemStride, ParamCountShape(mcfg, r.shape))
 	fmt.Fprintf(r.log, "trainer: %d train / %d val samples, batch %d, %d steps/epoch, %d epochs (%d steps), run to step %d\n",
 		data.Train.Len(), data.Val.Len(), tcfg.BatchSize, r.spe, tcfg.Epochs, totalSteps, r.stopStep)
 	if startStep > 0 {
@@ -297,7 +301,9 @@ func (r *run) prepareRunDir(rc RunConfig) error {
 		}
 		a, b2 := saved, rc
 		a.Train.MaxSteps, b2.Train.MaxSteps = 0, 0
-		if !reflect.DeepEqual(a, b2) {
+		// Compare as saved (JSON): a nil and an empty slice are the same
+		// config (omitempty keys come back nil).
+		if mustJSON(a) != mustJSON(b2) {
 			return fmt.Errorf("trainer: resume: configuration differs from the run's %s (only train.max_steps may change): saved %s, given %s",
 				ConfigFile, mustJSON(saved), mustJSON(rc))
 		}
@@ -425,6 +431,11 @@ func (r *run) evaluate(step int64, epoch int) error {
 	if _, err := norm.UpdateBatchNormAverages(r.trainer, ds); err != nil {
 		return fmt.Errorf("trainer: batch-norm statistics at step %d: %w", step, err)
 	}
+	if r.tcfg.CalibrateSigma {
+		if err := r.calibrateSigma(); err != nil {
+			return fmt.Errorf("trainer: sigma calibration at step %d: %w", step, err)
+		}
+	}
 	pos, sigma, err := predictAll(r.evalExec, val.X, val.Len(), r.shape, r.tcfg.evalBatch())
 	if err != nil {
 		return fmt.Errorf("trainer: evaluate at step %d: %w", step, err)
@@ -476,9 +487,9 @@ func (r *run) evaluate(step int64, epoch int) error {
 	if em.Best {
 		mark = " *"
 	}
-	fmt.Fprintf(r.log, "epoch %3d step %6d: train loss %.4f | val loss %.4f mae %.4f° km mean %.2f median %.2f p90 %.2f | in 1σ %.0f%% 2σ %.0f%% | lr %.2e | %.0f samples/s%s\n",
+	fmt.Fprintf(r.log, "epoch %3d step %6d: train loss %.4f | val loss %.4f mae %.4f° km mean %.2f median %.2f p90 %.2f | in 1σ %.0f%% 2σ %.0f%% (σ scale %.3f) | lr %.2e | %.0f samples/s%s\n",
 		epoch, step, em.Train.Loss, vm.Loss, vm.MAE, vm.KmMean, vm.KmMedian, vm.KmP90,
-		100*vm.Within1Sigma, 100*vm.Within2Sigma, em.LR, em.SamplesPerS, mark)
+		100*vm.Within1Sigma, 100*vm.Within2Sigma, r.sigmaScale, em.LR, em.SamplesPerS, mark)
 	if r.opts.OnEpoch != nil {
 		if err := r.opts.OnEpoch(em); err != nil {
 			return fmt.Errorf("trainer: OnEpoch at epoch %d: %w", epoch, err)
@@ -491,6 +502,40 @@ func (r *run) evaluate(step int64, epoch int) error {
 		return errEarlyStop
 	}
 	return nil
+}
+
+// calibrateSigma sets the inference-only sigma scale k (SigmaScaleVariable)
+// to the value that minimises the Gaussian NLL of the first
+// bnStatsBatches*batch *train* samples in inference mode:
+// k^2 = mean((y - mu)^2 / sigma^2) over samples x 2 with sigma at k = 1.
+// Training fits sigma to train-mode errors (dropout, batch statistics),
+// which are larger than the inference-mode ones, so the raw sigma is too
+// wide. The val set is not used.
+func (r *run) calibrateSigma() error {
+	v := r.store.GetVariable(model.JoinPath(model.RootScopePath, ModelScope, SigmaScaleScope, SigmaScaleName))
+	if v == nil {
+		return errors.New("sigma calibration variable missing")
+	}
+	if err := v.SetValue(tensors.FromScalar(float32(1))); err != nil {
+		return err
+	}
+	n := min(r.data.Train.Len(), bnStatsBatches*r.tcfg.BatchSize)
+	per := sampleSize(r.shape)
+	pos, sigma, err := predictAll(r.evalExec, r.data.Train.X[:n*per], n, r.shape, r.tcfg.evalBatch())
+	if err != nil {
+		return err
+	}
+	var sum float64
+	for i := range pos {
+		d := (float64(r.data.Train.Y[i]) - float64(pos[i])) / math.Max(float64(sigma[i]), SigmaFloor)
+		sum += d * d
+	}
+	k := math.Sqrt(sum / float64(len(pos)))
+	if !finite(k) || k <= 0 {
+		k = 1
+	}
+	r.sigmaScale = k
+	return v.SetValue(tensors.FromScalar(float32(k)))
 }
 
 // learningRate reads the learning-rate variable the cosine schedule set.
@@ -543,7 +588,7 @@ func (r *run) finish(backend compute.Backend, mcfg ModelConfig, loop *train.Loop
 	}
 	s := &Summary{
 		RunDir: r.opts.RunDir, Backend: backend.Description(), Preset: mcfg.Preset,
-		Params: ParamCount(mcfg, r.shape[0]), Epochs: latest.Epoch, Steps: optimizer.GetGlobalStep(r.store),
+		Params: ParamCountShape(mcfg, r.shape), Epochs: latest.Epoch, Steps: optimizer.GetGlobalStep(r.store),
 		StepsPerEpoch: int(r.spe), StopReason: "completed", BestEpoch: best.Epoch, BestStep: best.Step,
 		BestCheckpoint: best.Name, TrainSeconds: time.Since(started).Seconds(),
 		Val: Evaluate(r.data.Val.Y, pos, sigma, r.data.ValBaselines),

@@ -101,7 +101,7 @@ func TestTrainSmoke(t *testing.T) {
 			t.Fatalf("sigma[%d] = %g outside [%g, %g]", i, v, SigmaMinDeg, SigmaMaxDeg)
 		}
 	}
-	if n, want := TrainableParams(m.Store()), ParamCount(tinyModel(), testShape[0]); n != want {
+	if n, want := TrainableParams(m.Store()), ParamCountShape(tinyModel(), testShape); n != want {
 		t.Errorf("trainable params in store %d, ParamCount %d", n, want)
 	}
 
