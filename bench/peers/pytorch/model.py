@@ -143,6 +143,8 @@ class LocalizationNet(nn.Module):
         self.scale = scale
         # float32 like the Go graph's constant.
         self.register_buffer("offset", torch.tensor([off], dtype=torch.float32), persistent=False)
+        # trainer.SigmaScaleVariable: inference-only sigma calibration factor (1 unless fitted).
+        self.register_buffer("sigma_scale", torch.ones(()), persistent=False)
 
     def forward(self, x):
         b, r, m, f = x.shape
@@ -160,7 +162,10 @@ class LocalizationNet(nn.Module):
             # [B, R, n_mels] time-averaged spectra, receiver-major, after the pooled features.
             feats = torch.cat([feats, x.mean(dim=3).reshape(b, r * m)], dim=1)
         pos = self.position_head(feats) * self.scale + self.offset
-        sigma = torch.clamp(F.softplus(self.uncertainty_head(feats)), SIGMA_MIN, SIGMA_MAX)
+        sigma = F.softplus(self.uncertainty_head(feats))
+        if not self.training:
+            sigma = sigma * self.sigma_scale
+        sigma = torch.clamp(sigma, SIGMA_MIN, SIGMA_MAX)
         return pos, sigma
 
 
@@ -271,6 +276,10 @@ def load_gomlx_weights(net: LocalizationNet, ckpt: dict, scope: str = "/localiza
             dense(layer["dense"], f"{hname}/hidden{i}")
             bn(layer["bn"], f"{hname}/hidden{i}")
         dense(head.out, f"{hname}/out")
+    k = scope + "/sigma_calibration/scale"
+    if k in ckpt:
+        net.sigma_scale.copy_(torch.as_tensor(ckpt[k], dtype=torch.float32).reshape(()))
+        used.append(k)
     left = [k for k in ckpt if k.startswith(scope + "/") and k not in used]
     if left:
         raise ValueError(f"checkpoint variables not used by the PyTorch model: {left}")

@@ -179,9 +179,9 @@ def main():
         md.append("\n" + ("We are slower than PyTorch on the training step: the rows above with ours/PyTorch > 1 are where the time goes."
                           if slower else "We are not slower than PyTorch eager on the training step in this run; the rows with "
                           "the largest ours/PyTorch ratio are still where our step spends the most relative time."))
-    md.append("\nNotes: GoMLX's BatchNorm (training mode) stops the gradient through the batch mean/variance "
-              "(`norm.BatchNorm` batchMeanAndVariance), PyTorch's backpropagates through them: PyTorch's backward does "
-              "slightly more work per BN; the forward is the same. Each timing is one process; see the JSON for all step times.")
+    md.append("\nNotes: both sides backpropagate through BatchNorm's batch mean/variance (GoMLX's own `norm.BatchNorm` "
+              "stops that gradient; `trainer/model.go` recomputes the training-mode output with it, as PyTorch does), "
+              "so the two training steps do the same work. Each timing is one process; see the JSON for all step times.")
     text = "\n".join(md) + "\n"
     with open(os.path.join(out, "report.md"), "w") as f:
         f.write(text)
