@@ -182,22 +182,28 @@ func benchAfterExport(cfg config.Config, m *trainer.Model, spec, runDir string, 
 // addParityToSummary records the parity figures in RUN_DIR/summary.json
 // (key "onnx_parity"), when the summary exists.
 func addParityToSummary(runDir string, p *onnx.ParityReport) error {
+	return updateSummary(runDir, func(m map[string]any) { m["onnx_parity"] = p })
+}
+
+// updateSummary applies edit to RUN_DIR/summary.json and writes it back
+// atomically; a run without a summary (training failed) is left alone.
+func updateSummary(runDir string, edit func(map[string]any)) error {
 	path := filepath.Join(runDir, trainer.SummaryFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("export: read %s: %w", path, err)
+		return fmt.Errorf("read %s: %w", path, err)
 	}
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
-		return fmt.Errorf("export: parse %s: %w", path, err)
+		return fmt.Errorf("parse %s: %w", path, err)
 	}
-	m["onnx_parity"] = p
+	edit(m)
 	out, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return fmt.Errorf("export: encode %s: %w", path, err)
+		return fmt.Errorf("encode %s: %w", path, err)
 	}
 	return writeFileAtomic(path, append(out, '\n'))
 }

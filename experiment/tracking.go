@@ -344,27 +344,12 @@ func gitCommit(ctx context.Context) string {
 // addTrackingToSummary records the tracking report in RUN_DIR/summary.json
 // (key "tracking"), when the summary exists.
 func addTrackingToSummary(runDir string, r tracking.Report, status string) error {
-	path := filepath.Join(runDir, trainer.SummaryFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return fmt.Errorf("parse %s: %w", path, err)
-	}
-	m["tracking"] = struct {
-		tracking.Report
-		Status string `json:"status"`
-	}{r, status}
-	out, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", path, err)
-	}
-	return writeFileAtomic(path, append(out, '\n'))
+	return updateSummary(runDir, func(m map[string]any) {
+		m["tracking"] = struct {
+			tracking.Report
+			Status string `json:"status"`
+		}{r, status}
+	})
 }
 
 // ReplayTracking sends the run buffered in runDir/tracking to MLflow: to
@@ -397,35 +382,20 @@ func ReplayTracking(ctx context.Context, cfg config.Config, runDir string) (trac
 // markReplayedInSummary updates the "tracking" section of RUN_DIR/summary.json
 // after a successful replay.
 func markReplayedInSummary(runDir, uri string, s tracking.SyncStats) error {
-	path := filepath.Join(runDir, trainer.SummaryFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return fmt.Errorf("parse %s: %w", path, err)
-	}
-	tr, _ := m["tracking"].(map[string]any)
-	if tr == nil {
-		tr = map[string]any{}
-	}
-	if f, _ := tr["failed"].(bool); f {
-		tr["failed_before_replay"] = tr["error"]
-	}
-	delete(tr, "error")
-	delete(tr, "replay")
-	tr["failed"], tr["backend"], tr["run_id"], tr["artifact_uri"] = false, uri, s.RunID, s.ArtifactURI
-	tr["replayed_at"] = time.Now().UTC().Format(time.RFC3339)
-	m["tracking"] = tr
-	out, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", path, err)
-	}
-	return writeFileAtomic(path, append(out, '\n'))
+	return updateSummary(runDir, func(m map[string]any) {
+		tr, _ := m["tracking"].(map[string]any)
+		if tr == nil {
+			tr = map[string]any{}
+		}
+		if f, _ := tr["failed"].(bool); f {
+			tr["failed_before_replay"] = tr["error"]
+		}
+		delete(tr, "error")
+		delete(tr, "replay")
+		tr["failed"], tr["backend"], tr["run_id"], tr["artifact_uri"] = false, uri, s.RunID, s.ArtifactURI
+		tr["replayed_at"] = time.Now().UTC().Format(time.RFC3339)
+		m["tracking"] = tr
+	})
 }
 
 // PromoteModel moves version of tracking.registered_model to stage (e.g.
