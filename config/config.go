@@ -70,6 +70,10 @@ type Run struct {
 	// Ampere and newer GPUs (faster, ~1e-3 relative error; docs/GPU.md).
 	// Default true.
 	GPUTF32 bool `mapstructure:"gpu_tf32"`
+	// Devices is "" or "1" (train on device 0, default) or "all" (data
+	// parallel over every device the backend reports; train.batch_size is
+	// split evenly over them and must be divisible by their number).
+	Devices string `mapstructure:"devices"`
 }
 
 // Store says where recordings live (and, for publish, where models go).
@@ -126,6 +130,9 @@ func (c Config) Validate() error {
 	}
 	if c.Run.Dir == "" {
 		return errors.New("run.dir: must not be empty")
+	}
+	if err := trainer.ValidateDevices(c.Run.Devices); err != nil {
+		return err
 	}
 	if strings.ContainsAny(c.Run.Name, `/\`) {
 		return fmt.Errorf("run.name: must not contain a path separator, got %q", c.Run.Name)

@@ -163,3 +163,24 @@ func TestS3EnvAliases(t *testing.T) {
 		t.Fatalf("credentials not redacted in the saved config:\n%s", b)
 	}
 }
+
+func TestRunDevices(t *testing.T) {
+	for _, v := range []string{"", "1", "all"} {
+		c, err := Load(Options{Env: noEnv, Set: []string{"run.devices=" + v}})
+		if err != nil {
+			t.Fatalf("run.devices=%q: %v", v, err)
+		}
+		if c.Run.Devices != v {
+			t.Errorf("run.devices=%q loaded as %q", v, c.Run.Devices)
+		}
+	}
+	if c, err := Load(Options{Env: noEnv}); err != nil || c.Run.Devices != "" {
+		t.Errorf("default run.devices = %q, %v; want \"\" (one device)", c.Run.Devices, err)
+	}
+	for _, v := range []string{"2", "gpu", "ALL"} {
+		_, err := Load(Options{Env: noEnv, Set: []string{"run.devices=" + v}})
+		if err == nil || !strings.Contains(err.Error(), "run.devices") {
+			t.Errorf("run.devices=%q: err = %v, want one naming run.devices", v, err)
+		}
+	}
+}

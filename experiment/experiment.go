@@ -216,6 +216,7 @@ func Train(ctx context.Context, cfg config.Config, o TrainOptions) (*TrainResult
 		Progress: o.Progress,
 		Log:      logw,
 		OnEpoch:  tk.onEpoch,
+		Devices:  cfg.Run.Devices,
 	})
 	res := &TrainResult{RunDir: runDir, Backend: spec, Summary: sum, Baseline: brep, Dataset: ds.Report}
 	if err != nil {

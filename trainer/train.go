@@ -50,6 +50,11 @@ type RunOptions struct {
 	OnEpoch func(EpochMetrics) error
 	// NoPlots skips writing RUN_DIR/plots.
 	NoPlots bool
+	// Devices is run.devices: "" or "1" trains on device 0; "all" trains
+	// data parallel over every device the backend reports, splitting each
+	// train.batch_size batch evenly over them (evaluation, prediction and
+	// checkpoints stay on device 0).
+	Devices string
 }
 
 // ErrNonFiniteLoss is matched (errors.Is) by a *NonFiniteLossError.
@@ -180,6 +185,13 @@ func Train(ctx context.Context, backend compute.Backend, data Data, mcfg ModelCo
 	if opts.RunDir == "" {
 		return nil, errors.New("trainer: train: RunOptions.RunDir is required")
 	}
+	nDev, err := numTrainDevices(backend, opts.Devices)
+	if err != nil {
+		return nil, fmt.Errorf("trainer: %w", err)
+	}
+	if tcfg.BatchSize%nDev != 0 {
+		return nil, fmt.Errorf("trainer: train.batch_size: %d is not divisible by the %d devices of run.devices %q", tcfg.BatchSize, nDev, opts.Devices)
+	}
 	r := &run{ctx: ctx, opts: opts, log: opts.Log, data: data, shape: data.inputShape(), tcfg: tcfg,
 		ckptDir: filepath.Join(opts.RunDir, CheckpointsDir), lastEvalAt: -1, sigmaScale: 1}
 	if r.log == nil {
@@ -202,7 +214,6 @@ func Train(ctx context.Context, backend compute.Backend, data Data, mcfg ModelCo
 		return nil, err
 	}
 
-	var err error
 	if r.store, err = newStore(tcfg.Seed, rc); err != nil {
 		return nil, err
 	}
@@ -230,6 +241,9 @@ func Train(ctx context.Context, backend compute.Backend, data Data, mcfg ModelCo
 	}
 	widths, depths, stemStride := mcfg.Backbone()
 	fmt.Fprintf(r.log, "trainer: backend %s\n", backend.Description())
+	if nDev > 1 {
+		fmt.Fprintf(r.log, "trainer: data parallel over %d devices, %d samples per device per step\n", nDev, tcfg.BatchSize/nDev)
+	}
 	fmt.Fprintf(r.log, "trainer: LocalizationNet preset %s widths %v depths %v stem stride %d: %d parameters\n",
 		mcfg.Preset, widths, depths, stemStride, ParamCountShape(mcfg, r.shape))
 	fmt.Fprintf(r.log, "trainer: %d train / %d val samples, batch %d, %d steps/epoch, %d epochs (%d steps), run to step %d\n",
@@ -255,7 +269,14 @@ func Train(ctx context.Context, backend compute.Backend, data Data, mcfg ModelCo
 	r.sinceEval, r.evalStart = time.Now(), time.Now()
 	if !r.ix.EarlyStopped {
 		ds := &trainDataset{ctx: ctx, split: data.Train, shape: r.shape, batch: tcfg.BatchSize, seed: tcfg.Seed, startStep: startStep}
-		_, err = loop.RunToGlobalStep(ds, int(r.stopStep))
+		if nDev > 1 {
+			var sds *shardedDataset
+			if sds, err = newShardedDataset(backend, ds, nDev); err == nil {
+				_, err = loop.RunToGlobalStep(sds, int(r.stopStep))
+			}
+		} else {
+			_, err = loop.RunToGlobalStep(ds, int(r.stopStep))
+		}
 	}
 	if r.bar != nil {
 		_ = r.bar.Exit()
