@@ -5,6 +5,10 @@
   peers.py train --run RUN_DIR --dump DIR [--stages K] [--mode train|eval]
   peers.py infer --run RUN_DIR --dump DIR --onnx-out FILE [--batches 1,32]
   peers.py flops --run RUN_DIR
+  peers.py device-check --run RUN_DIR --device cuda|cpu [--batch 32] [--steps 30]
+      (no dump needed: scripts/gpu-check.sh) the run's checkpoint in PyTorch on
+      DEVICE: parity against the same weights in PyTorch on the CPU, AdamW
+      training samples/s at --batch, eager inference p50 at --batches
 
 Each prints one JSON object on stdout. DIR is what `peerbench dump` wrote
 (train_x/train_y/parity_x .npy, our outputs, meta.json with the centroid).
@@ -221,10 +225,99 @@ def cmd_infer(a):
     }
 
 
+def _sync(dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def cmd_device_check(a):
+    """PyTorch on a.device (cuda, or cpu for the dry run) with the run's
+    checkpoint weights; random inputs (the device check trains on random data)."""
+    dev = torch.device(a.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("torch.cuda.is_available() is false")
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(42)
+    centroid = (0.0, 0.0)  # the device check's parity compares head outputs only
+    net_cpu, rc, path = M.load_run(a.run, centroid)
+    shape = rc["input_shape"]
+    res = {"torch": torch.__version__, "device": str(dev), "checkpoint": path, "input_shape": shape,
+           "preset": rc["model"].get("preset"), "params": sum(p.numel() for p in net_cpu.parameters())}
+    if dev.type == "cuda":
+        res["gpu"] = torch.cuda.get_device_name(dev)
+        res["cuda"] = torch.version.cuda
+        res["tf32_matmul"] = torch.backends.cuda.matmul.allow_tf32
+        res["tf32_cudnn"] = torch.backends.cudnn.allow_tf32
+    rng = np.random.default_rng(1)
+    # Parity: same weights, PyTorch CPU (float32, the reference bench-peers
+    # checks against our native outputs to < 1e-5) vs PyTorch on DEVICE.
+    px = torch.from_numpy(rng.standard_normal((a.parity_samples, *shape)).astype(np.float32))
+    with torch.no_grad():
+        ref_pos, ref_sig = net_cpu(px)
+    net = M.load_run(a.run, centroid)[0].to(dev).eval()
+    with torch.no_grad():
+        pos, sig = net(px.to(dev))
+    dp = (pos.cpu() - ref_pos).abs()
+    ds = (sig.cpu() - ref_sig).abs()
+    res["parity"] = {"reference": "pytorch cpu float32, same checkpoint weights", "samples": a.parity_samples,
+                     "positions_max_abs": float(dp.max()), "sigma_max_abs": float(ds.max()),
+                     "max_abs": float(max(dp.max(), ds.max())), "mean_abs": float(torch.cat([dp, ds]).mean())}
+    # Training: AdamW + cosine, as cmd_train, at a.batch on DEVICE.
+    tc = rc["train"]
+    tnet = M.LocalizationNet(rc["model"], shape, centroid).to(dev)
+    x = torch.from_numpy(rng.standard_normal((a.batch, *shape)).astype(np.float32)).to(dev)
+    y = torch.from_numpy(rng.uniform(-1, 1, (a.batch, 2)).astype(np.float32)).to(dev)
+    opt = torch.optim.AdamW(tnet.parameters(), lr=tc["learning_rate"], weight_decay=tc["weight_decay"])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=1_000_000, eta_min=tc["min_learning_rate"])
+    tnet.train()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        p, s = tnet(x)
+        loss = M.gaussian_nll(y, p, s)
+        loss.backward()
+        opt.step()
+        sched.step()
+        return loss
+
+    t = time.perf_counter()
+    step()
+    _sync(dev)
+    first = time.perf_counter() - t
+    for _ in range(max(0, a.warmup - 1)):
+        step()
+    _sync(dev)
+    times = []
+    start = time.perf_counter()
+    for _ in range(a.steps):
+        t = time.perf_counter()
+        loss = step()
+        _sync(dev)
+        times.append(time.perf_counter() - t)
+        if len(times) >= 2 and time.perf_counter() - start > a.max_time / 3:
+            break
+    med = statistics.median(times)
+    res["train"] = {"optimizer": "AdamW", "batch": a.batch, "steps": len(times), "first_step_s": first,
+                    "median_step_ms": med * 1e3, "samples_per_s": a.batch / med, "last_loss": float(loss.detach())}
+    # Inference: eager, eval mode, p50 at each batch.
+    rows = []
+    for b in [int(v) for v in a.batches.split(",")]:
+        xb = torch.from_numpy(rng.standard_normal((b, *shape)).astype(np.float32)).to(dev)
+
+        def eager():
+            with torch.inference_mode():
+                net(xb)
+            _sync(dev)
+
+        rows.append({"batch": b, **time_fn(eager, a.warmup, a.iterations, a.max_time / 6)})
+    res["latency"] = rows
+    return res
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("parity", "train", "infer", "flops", "peak"):
+    for name in ("parity", "train", "infer", "flops", "peak", "device-check"):
         s = sub.add_parser(name)
         s.add_argument("--run")
         s.add_argument("--dump")
@@ -240,11 +333,19 @@ def main():
             s.add_argument("--iterations", type=int, default=30)
             s.add_argument("--ort-threads", type=int, default=1)
             s.add_argument("--onnx-out", required=True)
+        if name == "device-check":
+            s.add_argument("--device", default="cpu", help="cuda or cpu")
+            s.add_argument("--batch", type=int, default=32)
+            s.add_argument("--steps", type=int, default=30)
+            s.add_argument("--batches", default="1,32")
+            s.add_argument("--iterations", type=int, default=50)
+            s.add_argument("--parity-samples", type=int, default=8)
         if name == "peak":
             s.add_argument("--n", type=int, default=2048)
             s.add_argument("--reps", type=int, default=5)
     a = p.parse_args()
-    res = {"parity": cmd_parity, "train": cmd_train, "infer": cmd_infer, "flops": cmd_flops, "peak": cmd_peak}[a.cmd](a)
+    res = {"parity": cmd_parity, "train": cmd_train, "infer": cmd_infer, "flops": cmd_flops, "peak": cmd_peak,
+           "device-check": cmd_device_check}[a.cmd](a)
     print(json.dumps(res))
 
 
