@@ -12,8 +12,16 @@
 # or xla_cuda12), puts its site-packages/nvidia/*/lib on LD_LIBRARY_PATH, and
 # runs `heimdall device-check` (base preset, 30 steps at batch 32, latency at
 # batch 1 and 32, CPU parity on the pure-Go backend) with per-stage timeouts
-# inside an overall limit of ${GPU_CHECK_LIMIT:-450} s. The JSON report is
+# inside an overall limit of ${GPU_CHECK_LIMIT:-390} s. The JSON report is
 # rewritten after each stage, so a killed run still leaves one.
+#
+# After it, the PyTorch peer (.device/pytorch/peers.py device-check, copied by
+# `build`) loads the checkpoint that run trained into the same LocalizationNet
+# on CUDA: parity vs the same weights in PyTorch on the CPU, AdamW training
+# samples/s at the same batch, eager inference p50 at batch 1 and 32. Its
+# JSON goes into the report as "pytorch_cuda" ("pytorch_cpu_dry_run" with
+# --cpu-dry-run), under its own ${GPU_CHECK_TORCH_LIMIT:-75} s timeout; when
+# it cannot run, the section holds the reason. PYTHON overrides python3.
 #
 # --cpu-dry-run runs the same script logic here, without a GPU: the XLA CPU
 # plugin (scripts/install-pjrt-cpu.sh's cache, else the pure-Go backend), the
@@ -31,6 +39,8 @@ build() {
 	mkdir -p "$dev"
 	log "building $bin (cgo, stripped)"
 	CGO_ENABLED=1 go build -trimpath -ldflags='-s -w' -o "$bin" ./cmd/heimdall || exit 1
+	mkdir -p "$dev/pytorch"
+	cp bench/peers/pytorch/model.py bench/peers/pytorch/peers.py "$dev/pytorch/"
 	size=$(stat -c %s "$bin")
 	total=$(du -sb "$dev" | cut -f1)
 	log "$bin: $((size / 1024 / 1024)) MiB ($size bytes); $dev total $((total / 1024 / 1024)) MiB"
@@ -68,6 +78,52 @@ fallback_report() {
 JSON
 }
 
+# pytorch_peer runs peers.py device-check on the run the check trained and
+# merges its JSON (or the reason it did not run) into the report.
+pytorch_peer() {
+	local dry=$1 work=$2 report=$3 logf=$4
+	local py=${PYTHON:-python3} key=pytorch_cuda device=cuda tl=${GPU_CHECK_TORCH_LIMIT:-75}
+	[ "$dry" = 1 ] && key=pytorch_cpu_dry_run device=cpu
+	local res="$work/pytorch-peer.json" err="$work/pytorch-peer.err" run_dir batch
+	rm -f "$res" "$err"
+	run_dir=$(ls -d "$work"/run-* 2>/dev/null | tail -1)
+	batch=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["train"]["batch"])' "$report" 2>/dev/null)
+	echo "== pytorch peer ($key, limit ${tl}s) run ${run_dir:-none} batch ${batch:-?}" >>"$logf"
+	if ! "$py" -c 'import torch' 2>/dev/null; then
+		echo "{\"skipped\": \"no torch in $py\"}" >"$res"
+	elif [ "$device" = cuda ] && ! "$py" -c 'import sys, torch; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
+		echo "{\"skipped\": \"torch.cuda.is_available() is false\"}" >"$res"
+	elif [ -z "$run_dir" ] || [ -z "$batch" ] || [ ! -f "$dev/pytorch/peers.py" ]; then
+		echo "{\"skipped\": \"no trained run, train batch or $dev/pytorch/peers.py\"}" >"$res"
+	else
+		local t0=$SECONDS rc
+		timeout --kill-after=5 "$tl" "$py" "$dev/pytorch/peers.py" device-check --run "$run_dir" --device "$device" \
+			--batch "$batch" --steps 30 --batches 1,32 --iterations 50 --threads "$(nproc)" \
+			--max-time $((tl * 2 / 3)) >"$res.tmp" 2>"$err"
+		rc=$?
+		echo "== pytorch peer exit $rc after $((SECONDS - t0)) s" >>"$logf"
+		tail -n 5 "$err" >>"$logf"
+		if [ $rc = 0 ] && [ -s "$res.tmp" ]; then
+			mv "$res.tmp" "$res"
+		else
+			"$py" -c 'import json,sys; print(json.dumps({"error": "exit %s" % sys.argv[1], "stderr_tail": open(sys.argv[2]).read()[-800:]}))' \
+				"$rc" "$err" >"$res" 2>/dev/null || echo "{\"error\": \"exit $rc\"}" >"$res"
+		fi
+	fi
+	"$py" - "$report" "$key" "$res" <<'PY' 2>>"$logf" || echo "pytorch peer: could not merge $res into $report" >>"$logf"
+import json, sys
+rep, key, res = sys.argv[1:]
+r = json.load(open(rep))
+try:
+    r[key] = json.load(open(res))
+except Exception as e:
+    r[key] = {"error": "unreadable peers.py output: %s" % e}
+tmp = rep + ".tmp"
+json.dump(r, open(tmp, "w"), indent=2)
+import os; os.replace(tmp, rep)
+PY
+}
+
 run() {
 	local dry=0 args=()
 	for a in "$@"; do
@@ -79,7 +135,7 @@ run() {
 	local out_dir=${OUT:-$dev/out}
 	mkdir -p "$out_dir"
 	local report="$out_dir/gpu-check.json" logf="$out_dir/gpu-check.log"
-	local limit=${GPU_CHECK_LIMIT:-450}
+	local limit=${GPU_CHECK_LIMIT:-390}
 	export GOMLX_NO_AUTO_INSTALL=1
 	if [ ! -x "$bin" ]; then
 		log "$bin missing: run 'scripts/gpu-check.sh build' first (and carry .device)"
@@ -91,7 +147,8 @@ run() {
 		uname -a
 		nvidia-smi --query-gpu=index,name,memory.total,memory.used,driver_version --format=csv 2>&1 || echo "nvidia-smi: not available"
 	} >"$logf" 2>&1
-	local flags=(--out "$report" --work "${TMPDIR:-/tmp}/heimdall-gpu-check")
+	local work="${TMPDIR:-/tmp}/heimdall-gpu-check"
+	local flags=(--out "$report" --work "$work")
 	if [ "$dry" = 1 ]; then
 		local cpu
 		cpu=$(ls "${HEIMDALL_CACHE:-$HOME/.cache/heimdall}"/pjrt-cpu/*/pjrt_c_api_cpu_plugin.so 2>/dev/null | tail -1)
@@ -113,7 +170,7 @@ run() {
 		fi
 		flags+=(--backend xla:cuda --preset base --steps 30 --batch 32 --latency-batch 1,32 --latency-runs 50
 			--parity-samples 2 --cpu-backend go
-			--stage-timeout devices=60s,train=210s,latency=60s,parity=120s,parity_tf32_off=30s)
+			--stage-timeout devices=45s,train=180s,latency=45s,parity=90s,parity_tf32_off=30s)
 	fi
 	log "running $bin device-check (limit ${limit}s), log $logf"
 	local t0=$SECONDS rc
@@ -124,6 +181,7 @@ run() {
 	124 | 137) fallback_report "$report" $rc "killed after ${limit}s" ;;
 	*) fallback_report "$report" $rc "device-check exited $rc without a report" ;;
 	esac
+	pytorch_peer "$dry" "$work" "$report" "$logf"
 	tail -n 25 "$logf" >&2
 	echo "$report"
 	cat "$report"
