@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/heimdall-sdr/trainer/tracking/mlflowtest"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -14,19 +15,6 @@ import (
 
 	"github.com/heimdall-sdr/trainer/tracking"
 )
-
-// testMLflowURI is the real MLflow server of make test (scripts/mlflow.sh).
-func testMLflowURI(t *testing.T) string {
-	t.Helper()
-	uri := os.Getenv("HEIMDALL_TEST_MLFLOW_URI")
-	if uri == "" {
-		if os.Getenv("HEIMDALL_REQUIRE_SERVICES") == "1" {
-			t.Fatal("HEIMDALL_TEST_MLFLOW_URI is not set but HEIMDALL_REQUIRE_SERVICES=1 (make test starts MLflow with scripts/with-services.sh)")
-		}
-		t.Skip("HEIMDALL_TEST_MLFLOW_URI is not set: run make test, or `scripts/mlflow.sh start DIR && source DIR/env`")
-	}
-	return uri
-}
 
 func formatHex(v uint32) string {
 	const digits = "0123456789abcdef"
@@ -59,7 +47,7 @@ func readSummaryTracking(t *testing.T, runDir string) map[string]any {
 // server has its params, tags, per-epoch metrics and artifacts there, is
 // FINISHED, and (when the ONNX export ran) its model is registered in Staging.
 func TestTrainTrackedInMLflow(t *testing.T) {
-	uri := testMLflowURI(t)
+	uri := mlflowtest.URI(t)
 	exp, model := "heimdall-test-train-"+formatHex(rand.Uint32()), "heimdall-localization-onnx-test-"+formatHex(rand.Uint32())
 	// A generous parity limit: this test is about tracking, not about how
 	// well a 2-epoch smoke model exports.
@@ -153,7 +141,7 @@ func TestTrainTrackedInMLflow(t *testing.T) {
 // training completes, the summary says tracking failed and how to replay,
 // and replaying to the running server delivers the whole run.
 func TestTrainTrackingServerDown(t *testing.T) {
-	uri := testMLflowURI(t)
+	uri := mlflowtest.URI(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/heimdall-sdr/trainer/tracking/mlflowtest"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -26,18 +27,6 @@ import (
 
 	"github.com/heimdall-sdr/trainer/storage/s3"
 )
-
-func mlflowURI(t *testing.T) string {
-	t.Helper()
-	uri := os.Getenv("HEIMDALL_TEST_MLFLOW_URI")
-	if uri == "" {
-		if os.Getenv("HEIMDALL_REQUIRE_SERVICES") == "1" {
-			t.Fatal("HEIMDALL_TEST_MLFLOW_URI is not set but HEIMDALL_REQUIRE_SERVICES=1: the MLflow server did not start (make test starts it with scripts/with-services.sh)")
-		}
-		t.Skip("HEIMDALL_TEST_MLFLOW_URI is not set: run make test, or start a server with `scripts/mlflow.sh start DIR` and `source DIR/env`")
-	}
-	return uri
-}
 
 func testClient(t *testing.T, uri string) *Client {
 	t.Helper()
@@ -113,7 +102,7 @@ func assertMetricsOnce(t *testing.T, c *Client, runID string, want []Metric) {
 // TestMLflowRoundTrip logs a complete run, registers and stages a model,
 // and reads everything back through the REST API.
 func TestMLflowRoundTrip(t *testing.T) {
-	uri := mlflowURI(t)
+	uri := mlflowtest.URI(t)
 	c := testClient(t, uri)
 	ctx := context.Background()
 	runDir := t.TempDir()
@@ -252,7 +241,7 @@ func closedPortURI(t *testing.T) string {
 // report says how to replay, and replaying to a running server sends the
 // whole run once, however often it is replayed.
 func TestMLflowServerDown(t *testing.T) {
-	uri := mlflowURI(t)
+	uri := mlflowtest.URI(t)
 	ctx := context.Background()
 	runDir := t.TempDir()
 	exp := randName("heimdall-test-down")
@@ -359,7 +348,7 @@ func newFlakyProxy(t *testing.T, target string) *flakyProxy {
 // goes on, and replaying (twice) completes the same run without
 // duplicating a metric.
 func TestMLflowFailsMidRun(t *testing.T) {
-	uri := mlflowURI(t)
+	uri := mlflowtest.URI(t)
 	ctx := context.Background()
 	runDir := t.TempDir()
 	proxy := newFlakyProxy(t, uri)
@@ -423,7 +412,7 @@ func TestMLflowFailsMidRun(t *testing.T) {
 // reached the server but before replay-state.json recorded it; replaying
 // twice leaves each value once.
 func TestMLflowReplayTwiceNoDuplicates(t *testing.T) {
-	uri := mlflowURI(t)
+	uri := mlflowtest.URI(t)
 	ctx := context.Background()
 	runDir := t.TempDir()
 	c := testClient(t, uri)
