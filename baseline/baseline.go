@@ -106,6 +106,18 @@ const (
 // lsq falls back to the centroid; with none both are the receivers' mean
 // position. Locate is deterministic and takes about a millisecond.
 func Locate(powersDB []float64, receivers []geo.Receiver, present []bool) (centroid, lsq [2]float64) {
+	return locate(powersDB, receivers, present, exponentPrior{PriorExponent, PriorWeight})
+}
+
+// exponentPrior is what the least-squares cost shrinks the path-loss
+// exponent towards: the term weight·(n - n0)². An infinite weight fixes n
+// at n0 (calibrated least squares, whose n was fitted on the training split).
+type exponentPrior struct {
+	n0, weight float64
+}
+
+// locate is Locate with the exponent prior as a parameter.
+func locate(powersDB []float64, receivers []geo.Receiver, present []bool, prior exponentPrior) (centroid, lsq [2]float64) {
 	var idx []int
 	for i := range receivers {
 		if i >= len(powersDB) || (present != nil && (i >= len(present) || !present[i])) {
@@ -141,6 +153,7 @@ func Locate(powersDB []float64, receivers []geo.Receiver, present []bool) (centr
 	}
 
 	f := newFit(powersDB, receivers, idx)
+	f.prior = prior
 	// Search box: all receivers' bounding box plus the margin.
 	latMin, latMax := math.Inf(1), math.Inf(-1)
 	lonMin, lonMax := math.Inf(1), math.Inf(-1)
@@ -224,6 +237,7 @@ type fit struct {
 	cosLat   []float64
 	x        []float64 // scratch: -10 log10(d)
 	box      [4]float64
+	prior    exponentPrior
 }
 
 const rad = math.Pi / 180
@@ -273,9 +287,14 @@ func (f *fit) cost(lat, lon float64) float64 {
 		sxx += dx * dx
 		sxp += dx * (f.p[i] - pm)
 	}
-	n := (sxp + PriorWeight*PriorExponent) / (sxx + PriorWeight)
-	n = max(MinExponent, min(MaxExponent, n))
-	c := PriorWeight * (n - PriorExponent) * (n - PriorExponent)
+	var n, c float64
+	if w, n0 := f.prior.weight, f.prior.n0; math.IsInf(w, 1) {
+		n = max(MinExponent, min(MaxExponent, n0))
+	} else {
+		n = (sxp + w*n0) / (sxx + w)
+		n = max(MinExponent, min(MaxExponent, n))
+		c = w * (n - n0) * (n - n0)
+	}
 	for i := range f.p {
 		r := (f.p[i] - pm) - n*(f.x[i]-xm)
 		c += r * r
