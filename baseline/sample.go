@@ -26,6 +26,7 @@ type Locator interface {
 var (
 	_ Locator = LeastSquares{}
 	_ Locator = Calibration{}
+	_ Locator = (*Fingerprint)(nil)
 )
 
 // LeastSquares is the uncalibrated least-squares baseline (Locate's lsq) as
