@@ -8,6 +8,12 @@
 //     (shrunk towards a prior and bounded), found by a grid search over a
 //     box around the receivers and refined with Nelder-Mead.
 //
+// Two more baselines learn from a training split of sessions with known
+// positions (Sample): calibrated least squares (FitCalibration: per-receiver
+// gain offsets and the exponent fitted, then the same search with them
+// applied) and fingerprinting (FitFingerprint: k nearest neighbours on the
+// power vectors with the common offset removed, k by cross-validation).
+//
 // Errors are great-circle distances (geo.HaversineKm) summarised by
 // Summarize, which the trainer uses for its own metrics as well.
 package baseline
