@@ -45,8 +45,8 @@ type Calibration struct {
 // common shift. Distances are floored at 0.5 km, as in Locate. Sessions
 // with fewer than two receivers or a non-finite position are skipped.
 //
-// It takes O(sessions · receivers²) time: a few milliseconds for thousands
-// of sessions.
+// It takes O(sessions · receivers²) time: fitting 4000 sessions costs
+// about as much as eight least-squares Locate calls (BenchmarkFitCalibration).
 func FitCalibration(train []Sample, receivers []geo.Receiver) (Calibration, error) {
 	R := len(receivers)
 	if R < 2 {
