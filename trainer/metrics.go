@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/heimdall-sdr/trainer/geo"
+	"github.com/heimdall-sdr/trainer/stats"
 )
 
 // Expected shares of a 2-D Gaussian inside its 1-sigma and 2-sigma ellipse:
@@ -68,14 +68,14 @@ func Evaluate(y, pos, sigma []float32, baselines []Baseline) EvalMetrics {
 	m.MAE /= float64(len(y))
 	m.SigmaMean /= float64(len(y))
 	km := KmErrors(y, pos)
-	m.KmMean, m.KmStd = meanStd(km)
-	m.KmMedian, m.KmP90 = Percentile(km, 50), Percentile(km, 90)
+	m.KmMean, m.KmStd = stats.MeanStd(km)
+	m.KmMedian, m.KmP90 = stats.Percentile(km, 50), stats.Percentile(km, 90)
 	m.Within1Sigma, m.Within2Sigma = Calibration(y, pos, sigma)
 	for _, b := range baselines {
 		bkm := KmErrors(y, b.Positions)
-		mean, _ := meanStd(bkm)
+		mean, _ := stats.MeanStd(bkm)
 		m.Baselines = append(m.Baselines, BaselineMetrics{
-			Name: b.Name, KmMean: mean, KmMedian: Percentile(bkm, 50), KmP90: Percentile(bkm, 90),
+			Name: b.Name, KmMean: mean, KmMedian: stats.Percentile(bkm, 50), KmP90: stats.Percentile(bkm, 90),
 		})
 	}
 	return m
@@ -110,35 +110,6 @@ func Calibration(y, pos, sigma []float32) (within1, within2 float64) {
 		}
 	}
 	return within1 / float64(n), within2 / float64(n)
-}
-
-// Percentile returns the p-th percentile (0..100) of values with linear
-// interpolation between closest ranks (NumPy's default); NaN when empty.
-func Percentile(values []float64, p float64) float64 {
-	if len(values) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(values)
-	slices.Sort(s)
-	pos := p / 100 * float64(len(s)-1)
-	lo := int(math.Floor(pos))
-	hi := min(lo+1, len(s)-1)
-	return s[lo] + (pos-float64(lo))*(s[hi]-s[lo])
-}
-
-// meanStd returns the mean and population standard deviation.
-func meanStd(v []float64) (mean, std float64) {
-	if len(v) == 0 {
-		return math.NaN(), math.NaN()
-	}
-	for _, x := range v {
-		mean += x
-	}
-	mean /= float64(len(v))
-	for _, x := range v {
-		std += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(std / float64(len(v)))
 }
 
 // TrainMetrics are training-batch metrics averaged over the steps since the
