@@ -17,6 +17,7 @@ import (
 
 	"github.com/heimdall-sdr/trainer/config"
 	"github.com/heimdall-sdr/trainer/storage"
+	"github.com/heimdall-sdr/trainer/storage/local"
 )
 
 // ModelPrefix is where published models live in the models bucket.
@@ -179,21 +180,10 @@ func download(ctx context.Context, st storage.Store, key, path string) (string, 
 		return "", 0, err
 	}
 	defer rc.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return "", 0, err
-	}
-	defer os.Remove(tmp.Name())
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), rc)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	n, err := local.WriteFrom(path, io.TeeReader(rc, h))
 	if err != nil {
-		return "", n, fmt.Errorf("download %s to %s: %w", key, path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", n, err
+		return "", n, fmt.Errorf("download %s: %w", key, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
