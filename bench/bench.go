@@ -21,6 +21,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/heimdall-sdr/trainer/onnx"
+	"github.com/heimdall-sdr/trainer/progress"
 	"github.com/heimdall-sdr/trainer/stats"
 )
 
@@ -168,14 +169,7 @@ func Run(native Runner, backend string, sess *onnx.Session, o Options) (*Report,
 
 	maxB := slices.Max(o.BatchSizes)
 	in := onnx.RandomInputs(shape, maxB, o.Seed)
-	var bar *progressbar.ProgressBar
-	if o.Progress != nil {
-		bar = progressbar.NewOptions(2*len(o.BatchSizes)*(o.Warmup+o.Iterations),
-			progressbar.OptionSetWriter(o.Progress), progressbar.OptionSetDescription("bench"),
-			progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(o.Progress) }))
-	}
+	bar := progress.New(o.Progress, int64(2*len(o.BatchSizes)*(o.Warmup+o.Iterations)), "bench", "")
 	ort := ortRunner{sess}
 	for _, b := range o.BatchSizes {
 		if b <= 0 {

@@ -23,7 +23,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/schollz/progressbar/v3"
+	"github.com/heimdall-sdr/trainer/progress"
 
 	"github.com/heimdall-sdr/trainer/baseline"
 	"github.com/heimdall-sdr/trainer/geo"
@@ -223,8 +223,8 @@ type loaded struct {
 }
 
 // Load reads, featurises and splits the approved sessions of st.
-// progress receives a progress bar (nil for none).
-func Load(ctx context.Context, st storage.Store, feat kernels.MelConfig, o Options, progress io.Writer) (*Dataset, error) {
+// progressOut receives a progress bar (nil for none).
+func Load(ctx context.Context, st storage.Store, feat kernels.MelConfig, o Options, progressOut io.Writer) (*Dataset, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -287,19 +287,7 @@ func Load(ctx context.Context, st storage.Store, feat kernels.MelConfig, o Optio
 	if workers == 0 {
 		workers = runtime.NumCPU()
 	}
-	var bar *progressbar.ProgressBar
-	if progress != nil {
-		bar = progressbar.NewOptions(len(approved),
-			progressbar.OptionSetWriter(progress),
-			progressbar.OptionSetDescription("features"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("sessions"),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(200_000_000),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(progress) }),
-		)
-	}
+	bar := progress.New(progressOut, int64(len(approved)), "features", "sessions")
 
 	ex := newExtractors(feat)
 	results := make([]*loaded, len(approved))

@@ -26,6 +26,8 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/gomlx/gomlx/ml/train/optimizer/cosineschedule"
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/heimdall-sdr/trainer/progress"
 )
 
 // RunOptions are the per-invocation settings of Train. The zero value
@@ -254,17 +256,8 @@ func Train(ctx context.Context, backend compute.Backend, data Data, mcfg ModelCo
 
 	loop := train.NewLoop(trainer)
 	loop.OnStep("heimdall: metrics, evaluation, checkpoints", 0, r.onStep)
-	if opts.Progress != nil && startStep < r.stopStep && !r.ix.EarlyStopped {
-		r.bar = progressbar.NewOptions64(r.stopStep-startStep,
-			progressbar.OptionSetWriter(opts.Progress),
-			progressbar.OptionSetDescription("training"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("steps"),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(opts.Progress) }),
-		)
+	if startStep < r.stopStep && !r.ix.EarlyStopped {
+		r.bar = progress.New(opts.Progress, r.stopStep-startStep, "training", "steps")
 	}
 	r.sinceEval, r.evalStart = time.Now(), time.Now()
 	if !r.ix.EarlyStopped {
