@@ -15,8 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/heimdall-sdr/trainer/config"
 	"github.com/heimdall-sdr/trainer/dataset"
 	"github.com/heimdall-sdr/trainer/tracking"
@@ -62,11 +60,7 @@ func startTracking(ctx context.Context, cfg config.Config, runDir string, ds *da
 		return nil, fmt.Errorf("tracking: %w", err)
 	}
 	t := &trackedRun{tr: tr, cfg: cfg, runDir: runDir, logw: logw}
-	params, err := runParams(cfg, ds)
-	if err != nil {
-		return nil, err
-	}
-	t.check(tr.LogParams(ctx, params))
+	t.check(tr.LogParams(ctx, runParams(cfg, ds)))
 	if uri == "" {
 		fmt.Fprintf(logw, "tracking: local, in %s (set HEIMDALL_MLFLOW_TRACKING_URI or --tracking-uri for MLflow)\n", filepath.Join(runDir, tracking.Dir))
 	} else if r := tr.Report(); r.Failed {
@@ -265,39 +259,8 @@ func runArtifacts(runDir string, res *TrainResult) []artifact {
 
 // runParams are the resolved config values (section.key) plus the
 // headline names the original pipeline logged.
-func runParams(cfg config.Config, ds *dataset.Dataset) (map[string]string, error) {
-	y, err := cfg.YAML() // Secrets are redacted.
-	if err != nil {
-		return nil, err
-	}
-	var tree map[string]any
-	if err := yaml.Unmarshal(y, &tree); err != nil {
-		return nil, fmt.Errorf("tracking: params: %w", err)
-	}
-	p := map[string]string{}
-	var flatten func(prefix string, v any)
-	flatten = func(prefix string, v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			for k, x := range v {
-				key := k
-				if prefix != "" {
-					key = prefix + "." + k
-				}
-				flatten(key, x)
-			}
-		case nil:
-			p[prefix] = ""
-		case string:
-			p[prefix] = v
-		case []any:
-			b, _ := json.Marshal(v)
-			p[prefix] = string(b)
-		default:
-			p[prefix] = fmt.Sprint(v)
-		}
-	}
-	flatten("", tree)
+func runParams(cfg config.Config, ds *dataset.Dataset) map[string]string {
+	p := cfg.Params() // Secrets are redacted.
 	delete(p, "tracking.uri")
 
 	widths, depths, stemStride := cfg.Model.Backbone()
@@ -327,7 +290,7 @@ func runParams(cfg config.Config, ds *dataset.Dataset) (map[string]string, error
 		p["dataset_approved"] = strconv.Itoa(ds.Report.Approved)
 		p["dataset_skipped"] = strconv.Itoa(ds.Report.Skipped)
 	}
-	return p, nil
+	return p
 }
 
 // gitCommit is the HEAD commit of the working directory's repository, or "".
