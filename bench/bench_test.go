@@ -16,6 +16,7 @@ import (
 	"github.com/gomlx/compute"
 
 	"github.com/heimdall-sdr/trainer/onnx"
+	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/stats"
 	"github.com/heimdall-sdr/trainer/trainer"
 )
@@ -100,7 +101,7 @@ func fixture(tb testing.TB) (*trainer.Model, *onnx.Session) {
 		if _, fixErr = onnx.ExportRun(fixModel, run, onnx.ExportOptions{}); fixErr != nil {
 			return
 		}
-		fixSess, fixErr = onnx.NewSession(filepath.Join(run, onnx.ModelFile), onnx.SessionOptions{})
+		fixSess, fixErr = onnx.NewSession(filepath.Join(run, rundir.ModelFile), onnx.SessionOptions{})
 	})
 	if fixErr != nil {
 		tb.Fatal(fixErr)

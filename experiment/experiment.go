@@ -18,6 +18,7 @@ import (
 	"github.com/heimdall-sdr/trainer/dataset"
 	"github.com/heimdall-sdr/trainer/geo"
 	"github.com/heimdall-sdr/trainer/onnx"
+	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/sim"
 	"github.com/heimdall-sdr/trainer/storage"
 	"github.com/heimdall-sdr/trainer/storage/local"
@@ -253,12 +254,10 @@ func writeRunFiles(dir string, cfg config.Config, ds *dataset.Dataset, b Baselin
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "config.yaml"), y); err != nil {
+	if err := rundir.WriteFile(dir, rundir.ConfigFile, y); err != nil {
 		return err
 	}
 	rep := fmt.Sprintf("backend: %s\nfeature_key: %s\nsample_rate_hz: %g\ntrain_sessions: %d\nval_sessions: %d\n%s\nbaseline_val: centroid %+v, least_squares %+v\n",
 		backend, ds.FeatureKey, ds.SampleRateHz, ds.Train.Len(), ds.Val.Len(), ds.Report, b.Centroid, b.LeastSquares)
-	return writeFileAtomic(filepath.Join(dir, "dataset.txt"), []byte(rep))
+	return rundir.WriteFile(dir, rundir.DatasetFile, []byte(rep))
 }
-
-func writeFileAtomic(path string, b []byte) error { return local.WriteFile(path, b) }

@@ -12,6 +12,7 @@ import (
 	"github.com/heimdall-sdr/trainer/dataset"
 	"github.com/heimdall-sdr/trainer/geo"
 	"github.com/heimdall-sdr/trainer/onnx"
+	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/trainer"
 )
 
@@ -40,13 +41,13 @@ func TestTrainExportsAndPredicts(t *testing.T) {
 		t.Fatalf("no passing export after train:\n%s", log.String())
 	}
 	t.Log("\n" + res.Export.Parity.String())
-	for _, f := range []string{onnx.ModelFile, onnx.MetaFile, onnx.ParityFile} {
+	for _, f := range []string{rundir.ModelFile, rundir.ModelCardFile, rundir.ParityFile} {
 		if _, err := os.Stat(filepath.Join(res.RunDir, f)); err != nil {
 			t.Errorf("run directory lacks %s: %v", f, err)
 		}
 	}
 	var sum map[string]any
-	b, _ := os.ReadFile(filepath.Join(res.RunDir, trainer.SummaryFile))
+	b, _ := os.ReadFile(filepath.Join(res.RunDir, rundir.SummaryFile))
 	if err := json.Unmarshal(b, &sum); err != nil || sum["onnx_parity"] == nil {
 		t.Errorf("summary.json lacks onnx_parity (%v)", err)
 	}

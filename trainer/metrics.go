@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/heimdall-sdr/trainer/geo"
+	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/stats"
 )
 
@@ -18,36 +19,12 @@ var (
 	GaussianWithin2Sigma = 1 - math.Exp(-2)
 )
 
-// BaselineMetrics are a classical baseline's errors on the val set.
-type BaselineMetrics struct {
-	Name     string  `json:"name"`
-	KmMean   float64 `json:"km_mean"`
-	KmMedian float64 `json:"km_median"`
-	KmP90    float64 `json:"km_p90"`
-}
-
-// EvalMetrics are the model's metrics on a set of samples.
-type EvalMetrics struct {
-	N         int     `json:"n"`
-	Loss      float64 `json:"loss"`       // Gaussian NLL (degrees).
-	MSETerm   float64 `json:"mse_term"`   // mean (y-mu)^2/(2 sigma^2).
-	LogTerm   float64 `json:"log_term"`   // mean ln sigma.
-	MAE       float64 `json:"mae"`        // mean |y - mu| over lat and lon, degrees.
-	SigmaMean float64 `json:"sigma_mean"` // degrees.
-	SigmaMin  float64 `json:"sigma_min"`
-	SigmaMax  float64 `json:"sigma_max"`
-	KmMean    float64 `json:"km_mean"` // haversine error.
-	KmStd     float64 `json:"km_std"`
-	KmMedian  float64 `json:"km_median"`
-	KmP90     float64 `json:"km_p90"`
-	// Within1Sigma and Within2Sigma are the shares of samples whose truth is
-	// inside the predicted axis-aligned k-sigma ellipse
-	// ((dlat/σlat)^2 + (dlon/σlon)^2 <= k^2); a calibrated Gaussian gives
-	// 39.3% and 86.5%.
-	Within1Sigma float64           `json:"within_1sigma"`
-	Within2Sigma float64           `json:"within_2sigma"`
-	Baselines    []BaselineMetrics `json:"baselines,omitempty"`
-}
+// The metrics records are the run directory's (rundir): the summary holds
+// them.
+type (
+	BaselineMetrics = rundir.BaselineMetrics
+	EvalMetrics     = rundir.EvalMetrics
+)
 
 // Evaluate computes EvalMetrics from flat [N, 2] truth y, predicted
 // positions pos and sigmas (degrees), plus the baselines' km errors.
@@ -123,7 +100,7 @@ type TrainMetrics struct {
 	SigmaMean float64 `json:"sigma_mean"`
 }
 
-// EpochMetrics is one evaluation point: one line of metrics.jsonl.
+// EpochMetrics is one evaluation point: one line of rundir.MetricsFile.
 type EpochMetrics struct {
 	Epoch        int          `json:"epoch"`
 	Step         int64        `json:"step"`
@@ -135,7 +112,7 @@ type EpochMetrics struct {
 	Best         bool         `json:"best"`
 }
 
-// Flat returns the metrics as the flat keys written to metrics.jsonl:
+// Flat returns the metrics as the flat keys of a metrics line:
 // epoch, step, lr, samples_per_s, epoch_seconds, best, train/*, val/*
 // (val/baseline_<name>_km_* for baselines).
 func (e EpochMetrics) Flat() map[string]any {
@@ -162,24 +139,9 @@ func (e EpochMetrics) Flat() map[string]any {
 	return m
 }
 
-// Summary is the outcome of a run, written as RUN_DIR/summary.json.
-type Summary struct {
-	RunDir         string  `json:"run_dir"`
-	Backend        string  `json:"backend"`
-	Preset         string  `json:"preset"`
-	Params         int     `json:"params"`
-	Epochs         int     `json:"epochs"` // epochs evaluated (last evaluation's epoch).
-	Steps          int64   `json:"steps"`  // global steps done.
-	StepsPerEpoch  int     `json:"steps_per_epoch"`
-	StopReason     string  `json:"stop_reason"` // "completed", "early_stopping", "max_steps".
-	BestEpoch      int     `json:"best_epoch"`
-	BestStep       int64   `json:"best_step"`
-	BestCheckpoint string  `json:"best_checkpoint"`
-	SamplesPerS    float64 `json:"samples_per_s"` // batch / median step time.
-	TrainSeconds   float64 `json:"train_seconds"` // wall time of this invocation.
-	// Val are the best checkpoint's metrics on the val set.
-	Val EvalMetrics `json:"val"`
-}
+// Summary is the outcome of a run: the run directory's summary record
+// (rundir.Summary, written by Train) with its text form.
+type Summary rundir.Summary
 
 // WriteText prints the summary as a text table.
 func (s *Summary) WriteText(w io.Writer) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/heimdall-sdr/trainer/config"
 	"github.com/heimdall-sdr/trainer/experiment"
 	"github.com/heimdall-sdr/trainer/onnx"
+	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/trainer"
 )
 
@@ -53,7 +54,7 @@ command exit non-zero when violated.`,
 				return errors.New("bench: give RUN_DIR, or --onnx FILE and --checkpoint DIR")
 			}
 			if onnxPath == "" {
-				onnxPath = filepath.Join(runDir, onnx.ModelFile)
+				onnxPath = filepath.Join(runDir, rundir.ModelFile)
 			}
 			if ckpt == "" {
 				ckpt = runDir
