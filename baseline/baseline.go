@@ -1,6 +1,7 @@
 // Package baseline is the classical localisation baseline the neural network
-// must beat: it estimates every receiver's received signal power from its IQ
-// recording and locates the transmitter from those powers alone, in two ways:
+// must beat, pure localisation maths: given every receiver's received power
+// (estimated from its IQ by dataset.PowerDB when sessions are loaded) it
+// locates the transmitter from those powers alone, in two ways:
 //
 //   - a power-weighted centroid of the receiver positions, and
 //   - a log-distance least-squares fit, P_i = P0 - 10 n log10(d_i), over the

@@ -25,7 +25,6 @@ import (
 
 	"github.com/heimdall-sdr/trainer/progress"
 
-	"github.com/heimdall-sdr/trainer/baseline"
 	"github.com/heimdall-sdr/trainer/geo"
 	"github.com/heimdall-sdr/trainer/kernels"
 	"github.com/heimdall-sdr/trainer/session"
@@ -495,7 +494,7 @@ func loadSession(ctx context.Context, st storage.Store, o Options, feat kernels.
 		if err := e.Features(iq, res.x[r*perCh:(r+1)*perCh]); err != nil {
 			return nil, fail("feature error", "%s: %w", session.IQKey(o.Prefix, id, rc.ID), err)
 		}
-		res.power[r] = baseline.PowerDB(iq)
+		res.power[r] = PowerDB(iq)
 		res.present[r] = true
 		res.sr = sr
 	}
