@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/gomlx/compute"
+
 	"github.com/heimdall-sdr/trainer/baseline"
 	"github.com/heimdall-sdr/trainer/config"
 	"github.com/heimdall-sdr/trainer/dataset"
@@ -205,6 +207,16 @@ func Train(ctx context.Context, cfg config.Config, o TrainOptions) (*TrainResult
 		return nil, err
 	}
 
+	res, err := trainExportPublish(ctx, cfg, backend, spec, runDir, ds, brep, bases, tk.onEpoch, o, logw)
+	res.Tracking = tk.finish(ctx, res, err) // The run's end status follows err.
+	return res, err
+}
+
+// trainExportPublish trains into runDir, then exports (export.enabled) and
+// publishes (store.kind s3 and store.publish) the model; the result says
+// how far it got.
+func trainExportPublish(ctx context.Context, cfg config.Config, backend compute.Backend, spec, runDir string, ds *dataset.Dataset,
+	brep BaselineReport, bases []trainer.Baseline, onEpoch func(trainer.EpochMetrics) error, o TrainOptions, logw io.Writer) (*TrainResult, error) {
 	data := trainer.Data{
 		Train:        trainer.Split{X: ds.Train.X, Y: ds.Train.Y, IDs: ds.Train.IDs},
 		Val:          trainer.Split{X: ds.Val.X, Y: ds.Val.Y, IDs: ds.Val.IDs},
@@ -216,12 +228,11 @@ func Train(ctx context.Context, cfg config.Config, o TrainOptions) (*TrainResult
 		Resume:   o.ResumeDir != "",
 		Progress: o.Progress,
 		Log:      logw,
-		OnEpoch:  tk.onEpoch,
+		OnEpoch:  onEpoch,
 		Devices:  cfg.Run.Devices,
 	})
 	res := &TrainResult{RunDir: runDir, Backend: spec, Summary: sum, Baseline: brep, Dataset: ds.Report}
 	if err != nil {
-		res.Tracking = tk.finish(ctx, res, err)
 		return res, fmt.Errorf("train (run directory %s): %w", runDir, err)
 	}
 	if cfg.Export.Enabled {
@@ -231,20 +242,17 @@ func Train(ctx context.Context, cfg config.Config, o TrainOptions) (*TrainResult
 			// Training succeeded; the export needs the ORT library.
 			fmt.Fprintf(logw, "WARNING: ONNX export skipped: %v\n  then run: heimdall export %s\n", err, runDir)
 		} else if err != nil {
-			res.Tracking = tk.finish(ctx, res, err)
 			return res, fmt.Errorf("export (run directory %s): %w", runDir, err)
 		}
 	}
 	if res.Export != nil && cfg.Store.Kind == "s3" && cfg.Store.Publish {
 		pub, err := Publish(ctx, cfg, runDir)
 		if err != nil {
-			res.Tracking = tk.finish(ctx, res, err)
 			return res, fmt.Errorf("publish (run directory %s): %w", runDir, err)
 		}
 		res.Published = &pub
 		fmt.Fprintf(logw, "published: s3://%s/%s (sha256 %s, %d bytes)\n", cfg.Store.ModelsBucket, pub.Key, pub.SHA256, pub.Size)
 	}
-	res.Tracking = tk.finish(ctx, res, nil)
 	return res, nil
 }
 
