@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/gomlx/compute"
 
+	"github.com/heimdall-sdr/trainer/internal/testenv"
 	"github.com/heimdall-sdr/trainer/onnx"
 	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/stats"
@@ -56,32 +56,20 @@ var (
 
 func fixture(tb testing.TB) (*trainer.Model, *onnx.Session) {
 	tb.Helper()
-	if err := onnx.InitRuntime(); err != nil {
-		if os.Getenv("HEIMDALL_REQUIRE_ORT") != "" {
-			tb.Fatalf("ONNX Runtime required: %v", err)
-		}
-		tb.Skipf("ONNX Runtime not installed (run scripts/install-ort.sh): %v", err)
-	}
+	testenv.RequireORT(tb, onnx.InitRuntime())
 	fixOnce.Do(func() {
 		backend, err := compute.NewWithConfig("go")
 		if err != nil {
 			fixErr = err
 			return
 		}
-		shape := [3]int{7, 16, 8}
+		shape := testenv.Shape
 		split := func(n int, seed uint64) trainer.Split {
-			r := rand.New(rand.NewPCG(seed, 1))
-			s := trainer.Split{X: make([]float32, n*7*16*8), Y: make([]float32, 2*n)}
-			for i := range s.X {
-				s.X[i] = float32(r.NormFloat64())
-			}
-			for i := range n {
-				s.Y[2*i], s.Y[2*i+1] = 45+float32(r.Float64()-0.5), 8+float32(r.Float64()-0.5)
-			}
-			return s
+			x, y := testenv.SynthXY(n, seed, shape)
+			return trainer.Split{X: x, Y: y}
 		}
 		mc := trainer.DefaultModelConfig()
-		mc.Widths, mc.Depths, mc.HeadHidden, mc.HeadDropout = []int{4, 8}, []int{1, 1}, []int{16, 8}, []float64{0.1, 0.1}
+		mc.Widths, mc.Depths, mc.HeadHidden, mc.HeadDropout = testenv.TinyModel()
 		tc := trainer.DefaultTrainConfig()
 		tc.Epochs, tc.BatchSize = 1, 8
 		dir, err := os.MkdirTemp("", "heimdall-bench-*")

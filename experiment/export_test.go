@@ -11,6 +11,7 @@ import (
 
 	"github.com/heimdall-sdr/trainer/dataset"
 	"github.com/heimdall-sdr/trainer/geo"
+	"github.com/heimdall-sdr/trainer/internal/testenv"
 	"github.com/heimdall-sdr/trainer/onnx"
 	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/trainer"
@@ -18,12 +19,7 @@ import (
 
 func needORT(t *testing.T) {
 	t.Helper()
-	if err := onnx.InitRuntime(); err != nil {
-		if os.Getenv("HEIMDALL_REQUIRE_ORT") != "" {
-			t.Fatalf("ONNX Runtime required: %v", err)
-		}
-		t.Skipf("ONNX Runtime not installed (run scripts/install-ort.sh; make test installs it): %v", err)
-	}
+	testenv.RequireORT(t, onnx.InitRuntime())
 }
 
 // TestTrainExportsAndPredicts: train writes model.onnx with passing parity;
