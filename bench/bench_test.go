@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"math"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"github.com/gomlx/compute"
 
 	"github.com/heimdall-sdr/trainer/internal/testenv"
+	"github.com/heimdall-sdr/trainer/internal/trainertest"
 	"github.com/heimdall-sdr/trainer/onnx"
 	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/stats"
@@ -63,13 +63,6 @@ func fixture(tb testing.TB) (*trainer.Model, *onnx.Session) {
 			fixErr = err
 			return
 		}
-		shape := testenv.Shape
-		split := func(n int, seed uint64) trainer.Split {
-			x, y := testenv.SynthXY(n, seed, shape)
-			return trainer.Split{X: x, Y: y}
-		}
-		mc := trainer.DefaultModelConfig()
-		mc.Widths, mc.Depths, mc.HeadHidden, mc.HeadDropout = testenv.TinyModel()
 		tc := trainer.DefaultTrainConfig()
 		tc.Epochs, tc.BatchSize = 1, 8
 		dir, err := os.MkdirTemp("", "heimdall-bench-*")
@@ -78,8 +71,7 @@ func fixture(tb testing.TB) (*trainer.Model, *onnx.Session) {
 			return
 		}
 		run := filepath.Join(dir, "run")
-		if _, err := trainer.Train(context.Background(), backend, trainer.Data{Train: split(16, 1), Val: split(8, 2), InputShape: shape},
-			mc, tc, trainer.RunOptions{RunDir: run, NoPlots: true}); err != nil {
+		if _, err := trainertest.Train(backend, run, trainertest.TinyModel(), tc, 16, 8); err != nil {
 			fixErr = err
 			return
 		}

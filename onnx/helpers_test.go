@@ -1,8 +1,6 @@
 package onnx
 
 import (
-	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
@@ -15,6 +13,7 @@ import (
 	"github.com/gomlx/compute"
 
 	"github.com/heimdall-sdr/trainer/internal/testenv"
+	"github.com/heimdall-sdr/trainer/internal/trainertest"
 	"github.com/heimdall-sdr/trainer/trainer"
 )
 
@@ -82,17 +81,7 @@ func testBackend(t testing.TB) compute.Backend {
 	return b
 }
 
-func tinyModelConfig() trainer.ModelConfig {
-	m := trainer.DefaultModelConfig()
-	m.Widths, m.Depths, m.HeadHidden, m.HeadDropout = testenv.TinyModel()
-	return m
-}
-
-// synthSplit is testenv.SynthXY as a split.
-func synthSplit(n int, seed uint64) trainer.Split {
-	x, y := testenv.SynthXY(n, seed, testShape)
-	return trainer.Split{X: x, Y: y}
-}
+func tinyModelConfig() trainer.ModelConfig { return trainertest.TinyModel() }
 
 var (
 	tinyOnce sync.Once
@@ -139,11 +128,7 @@ func trainTinyIn(backend compute.Backend, mc trainer.ModelConfig) (string, train
 	tc := trainer.DefaultTrainConfig()
 	tc.Epochs, tc.BatchSize, tc.LearningRate, tc.MinLearningRate = 2, 8, 1e-2, 1e-4
 	tc.CalibrateSigma = mc.MelProfile // Exercise the sigma scale's export too.
-	val := synthSplit(24, 2)
-	data := trainer.Data{Train: synthSplit(48, 1), Val: val, InputShape: testShape}
-	var log bytes.Buffer
-	_, err = trainer.Train(context.Background(), backend, data, mc, tc,
-		trainer.RunOptions{RunDir: runDir, Log: &log, NoPlots: true})
+	val, err := trainertest.Train(backend, runDir, mc, tc, 48, 24)
 	return runDir, val, err
 }
 
