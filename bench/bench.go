@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -23,7 +24,6 @@ import (
 	"github.com/heimdall-sdr/trainer/onnx"
 	"github.com/heimdall-sdr/trainer/progress"
 	"github.com/heimdall-sdr/trainer/rundir"
-	"github.com/heimdall-sdr/trainer/stats"
 )
 
 // Runner runs a model on a batch: x is [n, receivers, n_mels, frames] flat.
@@ -213,8 +213,19 @@ func summarize(ms []float64, batch int) Latency {
 		mean += v
 	}
 	mean /= float64(len(s))
-	return Latency{Iterations: len(s), P50ms: stats.Percentile(s, 50), P95ms: stats.Percentile(s, 95), P99ms: stats.Percentile(s, 99),
+	return Latency{Iterations: len(s), P50ms: percentile(s, 50), P95ms: percentile(s, 95), P99ms: percentile(s, 99),
 		Meanms: mean, Throughput: float64(batch) / (mean / 1e3)}
+}
+
+// percentile of sorted values, linear interpolation.
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	pos := p / 100 * float64(len(sorted)-1)
+	lo := int(math.Floor(pos))
+	hi := min(lo+1, len(sorted)-1)
+	return sorted[lo] + (pos-float64(lo))*(sorted[hi]-sorted[lo])
 }
 
 // Gate checks the report: every parity mean within maxMAE (0: skip) and
