@@ -67,13 +67,14 @@ func startTracking(ctx context.Context, cfg config.Config, runDir string, ds *da
 		return nil, err
 	}
 	t.check(tr.LogParams(ctx, params))
+	shown := config.RedactURL(uri) // Credentials in the URI never reach a log.
 	if uri == "" {
 		fmt.Fprintf(logw, "tracking: local, in %s (set HEIMDALL_MLFLOW_TRACKING_URI or --tracking-uri for MLflow)\n", filepath.Join(runDir, tracking.Dir))
 	} else if r := tr.Report(); r.Failed {
 		fmt.Fprintf(logw, "WARNING: tracking: MLflow at %s (from %s) is not answering; training goes on and the run is buffered in %s: %s\n",
-			uri, source, r.Dir, r.Error)
+			shown, source, r.Dir, r.Error)
 	} else {
-		fmt.Fprintf(logw, "tracking: MLflow %s (from %s), experiment %s, run %s\n", uri, source, cfg.Tracking.Experiment, r.RunID)
+		fmt.Fprintf(logw, "tracking: MLflow %s (from %s), experiment %s, run %s\n", shown, source, cfg.Tracking.Experiment, r.RunID)
 	}
 	return t, nil
 }
@@ -370,13 +371,13 @@ func ReplayTracking(ctx context.Context, cfg config.Config, runDir string) (trac
 	}
 	c, err := tracking.NewClient(uri, cfg.Tracking.ClientOptions())
 	if err != nil {
-		return tracking.SyncStats{}, uri, err
+		return tracking.SyncStats{}, config.RedactURL(uri), err
 	}
 	s, err := tracking.Replay(ctx, c, runDir)
 	if err != nil {
-		return s, uri, err
+		return s, c.URI(), err
 	}
-	return s, uri, markReplayedInSummary(runDir, uri, s)
+	return s, c.URI(), markReplayedInSummary(runDir, c.URI(), s)
 }
 
 // markReplayedInSummary updates the "tracking" section of RUN_DIR/summary.json
@@ -410,10 +411,10 @@ func PromoteModel(ctx context.Context, cfg config.Config, version, stage string)
 	}
 	c, err := tracking.NewClient(uri, cfg.Tracking.ClientOptions())
 	if err != nil {
-		return nil, uri, err
+		return nil, config.RedactURL(uri), err
 	}
 	mv, err := tracking.Promote(ctx, c, cfg.Tracking.RegisteredModel, version, stage, "")
-	return mv, uri, err
+	return mv, c.URI(), err
 }
 
 // publishedSource is the s3:// URI of the published model, the registry
