@@ -124,6 +124,7 @@ func exportTrained(cfg config.Config, backend compute.Backend, spec, runDir stri
 		if berr := benchAfterExport(cfg, m, spec, runDir, logw); berr != nil {
 			fmt.Fprintf(logw, "WARNING: inference benchmark after export failed: %v\n", berr)
 		}
+		err = writeMLflowModel(runDir, ds) // after the bench: model.json is final
 	}
 	return res, err
 }

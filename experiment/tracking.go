@@ -211,10 +211,19 @@ func (t *trackedRun) registerModel(ctx context.Context, res *TrainResult) {
 		"onnx_model_name":   t.cfg.Tracking.RegisteredModel,
 		"onnx_file_size_mb": strconv.FormatFloat(float64(st.Size())/(1<<20), 'f', 3, 64),
 	}))
+	if src := publishedSource(t.cfg, res); src != "" {
+		tags["published_uri"], tags["published_key"] = src, res.Published.Key
+	}
+	// The source is the MLflow Model directory logged as the run artifact
+	// model/ (what MLflow's loaders resolve models:/ to); a run without one
+	// (exported before) registers the bare model.onnx as before.
+	artifactPath := tracking.MLflowModelArtifactPath
+	if _, err := os.Stat(filepath.Join(t.runDir, MLflowModelDir, tracking.MLmodelFile)); err != nil {
+		artifactPath = "model/model.onnx"
+	}
 	reg, err := t.tr.RegisterModel(ctx, tracking.ModelSpec{
 		Name:         t.cfg.Tracking.RegisteredModel,
-		ArtifactPath: "model/model.onnx",
-		Source:       publishedSource(t.cfg, res),
+		ArtifactPath: artifactPath,
 		Description:  "LocalizationNet exported to ONNX by heimdall train, run " + filepath.Base(t.runDir),
 		Tags:         tags,
 		ModelTags:    map[string]string{"framework": "gomlx", "format": "onnx", "model": "LocalizationNet"},
@@ -253,8 +262,16 @@ func runArtifacts(runDir string, res *TrainResult) []artifact {
 			add(filepath.Join(trainer.CheckpointsDir, filepath.Base(f)), trainer.CheckpointsDir+"/"+filepath.Base(f))
 		}
 	}
-	add("model.onnx", "model/model.onnx")
-	add("model.json", "model/model.json")
+	// The MLflow Model directory is the artifact model/ (registered from
+	// there); a run exported before it existed logs the two files alone.
+	if files, _ := os.ReadDir(filepath.Join(runDir, MLflowModelDir)); len(files) > 0 {
+		for _, f := range files {
+			add(filepath.Join(MLflowModelDir, f.Name()), tracking.MLflowModelArtifactPath+"/"+f.Name())
+		}
+	} else {
+		add("model.onnx", "model/model.onnx")
+		add("model.json", "model/model.json")
+	}
 	for _, pat := range []string{"bench*.json", "bench*.md"} {
 		files, _ := filepath.Glob(filepath.Join(runDir, pat))
 		for _, f := range files {
@@ -417,8 +434,8 @@ func PromoteModel(ctx context.Context, cfg config.Config, version, stage string)
 	return mv, c.URI(), err
 }
 
-// publishedSource is the s3:// URI of the published model, the registry
-// source when S3 publishing is on; "" keeps the run's artifact URI.
+// publishedSource is the s3:// URI of the published model (a tag of the
+// registered version), "" when it was not published.
 func publishedSource(cfg config.Config, res *TrainResult) string {
 	if res == nil || res.Published == nil {
 		return ""
