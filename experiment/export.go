@@ -84,7 +84,11 @@ func Export(ctx context.Context, runDir string, cfg config.Config, o ExportOptio
 			ds = nil
 		}
 	}
-	return exportTrained(cfg, backend, spec, runDir, ds, logw)
+	res, err := exportTrained(cfg, backend, spec, runDir, ds, logw)
+	if err != nil {
+		return res, err
+	}
+	return res, logExportToRun(ctx, cfg, runDir, logw)
 }
 
 // exportTrained exports the best checkpoint of runDir with an open backend;

@@ -1,10 +1,15 @@
 package experiment
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/heimdall-sdr/trainer/config"
 
 	"github.com/heimdall-sdr/trainer/dataset"
 	"github.com/heimdall-sdr/trainer/onnx"
@@ -77,4 +82,91 @@ func writeMLflowModel(runDir string, ds *dataset.Dataset) error {
 		return fmt.Errorf("mlflow model: %w", err)
 	}
 	return nil
+}
+
+// logExportToRun records a re-export (heimdall export) in the run's
+// tracking: the MLflow Model directory is logged again as model/ and, with
+// tracking.register, registered as a new version (stage and alias as
+// configured). A run directory that was never tracked is left alone. The
+// server is the configured one, else the one the run went to.
+func logExportToRun(ctx context.Context, cfg config.Config, runDir string, logw io.Writer) error {
+	if _, err := os.Stat(filepath.Join(runDir, tracking.Dir, tracking.RunFile)); err != nil {
+		return nil
+	}
+	uri, _, err := TrackingURI(cfg)
+	if err != nil {
+		return err
+	}
+	if uri == "" {
+		if uri, err = tracking.StateURI(runDir); err != nil {
+			return err
+		}
+	}
+	tr, err := tracking.Start(ctx, uri, runDir, tracking.RunSpec{Experiment: cfg.Tracking.Experiment, Name: filepath.Base(runDir)}, cfg.Tracking.ClientOptions())
+	if err != nil {
+		return fmt.Errorf("tracking: %w", err)
+	}
+	t := &trackedRun{tr: tr, cfg: cfg, runDir: runDir, logw: logw}
+	for _, a := range runArtifacts(runDir, nil) {
+		if strings.HasPrefix(a.path, tracking.MLflowModelArtifactPath+"/") || strings.HasPrefix(a.path, "bench/") {
+			t.check(tr.LogArtifact(ctx, a.src, a.path))
+		}
+	}
+	if cfg.Tracking.Register {
+		t.registerModel(ctx, nil)
+	}
+	t.check(tr.End(ctx, tracking.StatusFinished))
+	r := tr.Report()
+	if r.Failed {
+		fmt.Fprintf(logw, "WARNING: tracking %s\n", r)
+	}
+	for _, m := range r.Models {
+		if m.Version != "" {
+			fmt.Fprintf(logw, "tracking: %s version %s (stage %s, alias %s)\n", m.Name, m.Version, m.Stage, m.Alias)
+		}
+	}
+	return nil
+}
+
+// PublishRun is `heimdall models publish`: Publish, after writing the run's
+// MLflow Model directory if it has none (a run exported before it existed;
+// no input example), and then tagging the run's registered model versions
+// with the published key (published_key, published_uri).
+func PublishRun(ctx context.Context, cfg config.Config, runDir string) (Published, error) {
+	if _, err := os.Stat(filepath.Join(runDir, MLflowModelDir, tracking.MLmodelFile)); err != nil {
+		if _, err := os.Stat(filepath.Join(runDir, onnx.ModelFile)); err == nil {
+			if err := writeMLflowModel(runDir, nil); err != nil {
+				return Published{}, err
+			}
+		}
+	}
+	p, err := Publish(ctx, cfg, runDir)
+	if err != nil {
+		return p, err
+	}
+	versions, err := tracking.StateModels(runDir)
+	if err != nil || len(versions) == 0 {
+		return p, err
+	}
+	uri, _, err := TrackingURI(cfg)
+	if err != nil {
+		return p, err
+	}
+	if uri == "" {
+		if uri, err = tracking.StateURI(runDir); err != nil {
+			return p, err
+		}
+	}
+	c, err := tracking.NewClient(uri, cfg.Tracking.ClientOptions())
+	if err != nil {
+		return p, err
+	}
+	for _, v := range versions {
+		for k, val := range map[string]string{"published_key": p.Key, "published_uri": "s3://" + cfg.Store.ModelsBucket + "/" + p.Key} {
+			if err := c.SetModelVersionTag(ctx, v.Name, v.Version, k, val); err != nil {
+				return p, fmt.Errorf("published %s, but tagging %s version %s failed: %w", p.Key, v.Name, v.Version, err)
+			}
+		}
+	}
+	return p, nil
 }

@@ -67,6 +67,8 @@ func mlflowPython(t *testing.T) string {
 //     signature; download_artifacts gives MLmodel, model.onnx, model.json;
 //   - promoting two versions to Production in turn leaves exactly one there,
 //     carrying the alias production;
+//   - heimdall export registers the re-export as a new version in Staging;
+//     heimdall models publish tags the run's versions with the MinIO key;
 //   - the password is in no file of the run directory, no run param or tag,
 //     no model version tag and no log line.
 func TestRegisteredModelLoadsInMLflowClient(t *testing.T) {
@@ -249,6 +251,28 @@ func TestRegisteredModelLoadsInMLflowClient(t *testing.T) {
 		t.Errorf("production alias %s (want %s), loads %q", got.ProductionAliasVersion, v1.Version, got.ProductionLoads)
 	}
 
+	// heimdall export: the re-export is logged to the run's model/ and is a
+	// new version in Staging; heimdall models publish tags the run's versions.
+	start = time.Now()
+	if _, err := Export(ctx, res.RunDir, cfg, ExportOptions{Log: &log}); err != nil {
+		t.Fatalf("re-export: %v\n%s", err, log.String())
+	}
+	v3, err := c.ModelVersionByAlias(ctx, model, "staging")
+	if err != nil || v3.Version == v1.Version || v3.Version == v2.Version || v3.CurrentStage != tracking.StageStaging || v3.Source != v1.Source {
+		t.Errorf("after heimdall export: staging %+v (%v), want a new version from %s", v3, err, v1.Source)
+	}
+	pub, err := PublishRun(ctx, cfg, res.RunDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.GetModelVersion(ctx, model, v3.Version); err != nil || !hasTagValue(v.Tags, "published_key", pub.Key) {
+		t.Errorf("after heimdall models publish: version %+v (%v), want tag published_key %s", v, err, pub.Key)
+	}
+	t.Logf("heimdall export + models publish: %.1fs", time.Since(start).Seconds())
+	if v1, err = c.GetModelVersion(ctx, model, v1.Version); err != nil {
+		t.Fatal(err)
+	}
+
 	// The planted password: nowhere in the run directory, params, tags or log.
 	err = filepath.WalkDir(res.RunDir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -270,7 +294,7 @@ func TestRegisteredModelLoadsInMLflowClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range append(append(run.Data.Params, run.Data.Tags...), v1.Tags...) {
+	for _, p := range append(append(append(run.Data.Params, run.Data.Tags...), v1.Tags...), v3.Tags...) {
 		if strings.Contains(p.Value, pw) || strings.Contains(p.Key, pw) {
 			t.Errorf("the planted password is in MLflow param/tag %s=%s", p.Key, p.Value)
 		}
@@ -278,6 +302,15 @@ func TestRegisteredModelLoadsInMLflowClient(t *testing.T) {
 	if params := fmt.Sprint(run.Data.Params); !strings.Contains(params, "REDACTED@") {
 		t.Errorf("params do not show the redacted store endpoint: %s", params)
 	}
+}
+
+func hasTagValue(tags []tracking.Tag, key, value string) bool {
+	for _, t := range tags {
+		if t.Key == key && t.Value == value {
+			return true
+		}
+	}
+	return false
 }
 
 type pyArray struct {

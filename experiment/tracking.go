@@ -229,6 +229,7 @@ func (t *trackedRun) registerModel(ctx context.Context, res *TrainResult) {
 		ModelTags:    map[string]string{"framework": "gomlx", "format": "onnx", "model": "LocalizationNet"},
 		Stage:        t.cfg.Tracking.Stage,
 		Alias:        t.cfg.Tracking.Alias,
+		Revision:     tags["sha256"], // a re-export (heimdall export) is a new version
 	})
 	t.check(err)
 	if reg.Version != "" {

@@ -55,8 +55,9 @@ func NewClient(uri string, o ClientOptions) (*Client, error) {
 	// Credentials in the URI become basic auth (unless the options carry an
 	// Authorization header); the base URI, which reports, logs and the
 	// replay state show, never has them.
+	// A URI read back from a saved config (user-info REDACTED) has none.
 	if u.User != nil {
-		if o.Header.Get("Authorization") == "" {
+		if o.Header.Get("Authorization") == "" && u.User.Username() != "REDACTED" {
 			pw, _ := u.User.Password()
 			h := o.Header.Clone()
 			if h == nil {

@@ -344,3 +344,19 @@ func StateRunID(runDir string) (string, error) {
 	}
 	return st.RunID, nil
 }
+
+// StateModels returns the model versions RUN_DIR/tracking/replay-state.json
+// records as registered on the server.
+func StateModels(runDir string) ([]Registration, error) {
+	var st replayState
+	if err := readJSON(filepath.Join(runDir, Dir, ReplayStateFile), &st); err != nil {
+		return nil, err
+	}
+	var out []Registration
+	for _, ms := range st.Models {
+		if ms.Version != "" {
+			out = append(out, Registration{Name: ms.Name, Version: ms.Version, Source: ms.Source, Stage: ms.Stage, Alias: ms.Alias})
+		}
+	}
+	return out, nil
+}
