@@ -106,7 +106,11 @@ func New(o Options) (*Client, error) {
 	if strings.Contains(host, "://") {
 		u, err := url.Parse(host)
 		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || strings.Trim(u.Path, "/") != "" {
-			return nil, fmt.Errorf("s3: endpoint %q: want host:port or http(s)://host:port without a path", o.Endpoint)
+			shown := o.Endpoint
+			if at := strings.LastIndex(shown, "@"); at >= 0 {
+				shown = "REDACTED@" + shown[at+1:] // never print credentials
+			}
+			return nil, fmt.Errorf("s3: endpoint %q: want host:port or http(s)://host:port without a path", shown)
 		}
 		host, secure = u.Host, u.Scheme == "https"
 	}
