@@ -90,21 +90,44 @@ func (p *rfftPower) power(seg []float64, out []float64) {
 	re, im := p.re[:m], p.im[:m]
 	idx, wr, wi := p.idx[:m], p.wr[:m], p.wi[:m]
 	seg = seg[:p.n]
-	for i, j := range idx {
-		re[i] = seg[j] * wr[i]
-		im[i] = seg[j+1] * wi[i]
-	}
+	// Gather (bit-reversed order, windowed) fused with the first stage,
+	// whose twiddles are all 1: radix-2 on pairs when log2(m) is odd, else
+	// radix-4 on quadruples.
 	s := 1
-	if p.oddR {
+	switch {
+	case m == 1:
+		re[0], im[0] = seg[0]*wr[0], seg[1]*wi[0]
+	case p.oddR:
 		for i := 0; i+1 < m; i += 2 {
-			ar, ai := re[i], im[i]
-			br, bi := re[i+1], im[i+1]
+			j0, j1 := idx[i], idx[i+1]
+			ar, ai := seg[j0]*wr[i], seg[j0+1]*wi[i]
+			br, bi := seg[j1]*wr[i+1], seg[j1+1]*wi[i+1]
 			re[i], im[i] = ar+br, ai+bi
 			re[i+1], im[i+1] = ar-br, ai-bi
 		}
 		s = 2
+	default:
+		for i := 0; i+3 < m; i += 4 {
+			j0, j1, j2, j3 := idx[i], idx[i+1], idx[i+2], idx[i+3]
+			x0r, x0i := seg[j0]*wr[i], seg[j0+1]*wi[i]
+			x1r, x1i := seg[j1]*wr[i+1], seg[j1+1]*wi[i+1]
+			x2r, x2i := seg[j2]*wr[i+2], seg[j2+1]*wi[i+2]
+			x3r, x3i := seg[j3]*wr[i+3], seg[j3+1]*wi[i+3]
+			a0r, a0i := x0r+x1r, x0i+x1i
+			a1r, a1i := x0r-x1r, x0i-x1i
+			a2r, a2i := x2r+x3r, x2i+x3i
+			a3r, a3i := x2r-x3r, x2i-x3i
+			re[i], im[i] = a0r+a2r, a0i+a2i
+			re[i+2], im[i+2] = a0r-a2r, a0i-a2i
+			re[i+1], im[i+1] = a1r+a3i, a1i-a3r
+			re[i+3], im[i+3] = a1r-a3i, a1i+a3r
+		}
+		s = 4 // m >= 4 here: m == 2 has odd log2 and m == 1 is above
 	}
 	tw := p.tw
+	if !p.oddR && m >= 4 {
+		tw = tw[1:] // the s = 1 stage ran in the gather
+	}
 	for ; 4*s <= m; s *= 4 {
 		t := tw[:s]
 		tw = tw[s:]
