@@ -27,7 +27,7 @@ type rfftPower struct {
 	wi   []float64 // win[idx[i]+1]
 	oddR bool      // log2(m) odd: one radix-2 stage before the radix-4 ones
 	tw   []twiddle4
-	post []complex128 // W_n^k, k = 0..m-1
+	post []complex128 // W_n^k, k = 0..m/2
 	re   []float64
 	im   []float64
 	// scale4 is scale/4: the post-processing computes 2·X[k].
@@ -51,7 +51,7 @@ func newRFFTPower(win []float64, scale float64) *rfftPower {
 		wr:     make([]float64, m),
 		wi:     make([]float64, m),
 		oddR:   logm%2 == 1,
-		post:   make([]complex128, m),
+		post:   make([]complex128, m/2+1),
 		re:     make([]float64, m),
 		im:     make([]float64, m),
 		scale4: scale / 4,
@@ -170,16 +170,24 @@ func (p *rfftPower) power(seg []float64, out []float64) {
 	// is 4X^2, hence scale/4).
 	d0, dm := 2*(re[0]+im[0]), 2*(re[0]-im[0])
 	out[0], out[m] = d0*d0*sc, dm*dm*sc
-	post := p.post[:m]
-	for k := 1; k < m; k++ {
+	// k and m-k together: with E = Z[k] + conj(Z[m-k]), O = -i (Z[k] -
+	// conj(Z[m-k])) and u = W_n^k O, 2X[k] = E + u and, as W_n^(m-k) =
+	// -conj(W_n^k), 2X[m-k] = conj(E - u): one complex multiplication and
+	// one pair of loads for two bins.
+	post := p.post[:m/2+1]
+	for k := 1; k < len(post); k++ {
+		j := m - k
 		zr, zi := re[k], im[k]
-		yr, yi := re[m-k], im[m-k]
-		er, ei := zr+yr, zi-yi      // Z[k] + conj(Z[m-k])
-		or, oi := zi+yi, -(zr - yr) // -i (Z[k] - conj(Z[m-k]))
+		yr, yi := re[j], im[j]
+		er, ei := zr+yr, zi-yi
+		or, oi := zi+yi, yr-zr
 		w := post[k]
 		wre, wim := real(w), imag(w)
-		xr := er + wre*or - wim*oi
-		xi := ei + wre*oi + wim*or
-		out[k] = (xr*xr + xi*xi) * sc
+		ur := wre*or - wim*oi
+		ui := wre*oi + wim*or
+		ar, ai := er+ur, ei+ui
+		br, bi := er-ur, ei-ui
+		out[k] = (ar*ar + ai*ai) * sc
+		out[j] = (br*br + bi*bi) * sc
 	}
 }
