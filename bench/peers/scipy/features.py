@@ -14,9 +14,10 @@ Run it with one thread for BLAS (OPENBLAS_NUM_THREADS=1 etc.; scipy.fft is
 single-threaded by default) so that it is per core, like `go test -bench
 FeaturesSession -cpu 1`. scripts/bench-features.sh runs both, interleaved.
 
-Usage: python features.py [--seconds S] [--min-sessions N]
-Prints one JSON object: sessions_per_s, seconds_per_session (median over
-repeats of the timed loop), numpy/scipy versions.
+Usage: python features.py [--seconds S] [--repeats R]
+Prints one JSON object: sessions_per_s (wall clock) and sessions_per_cpu_s
+(per second of this process's CPU time, time.process_time: the per-core
+figure on a shared machine), medians over repeats, numpy/scipy versions.
 """
 
 import argparse
@@ -75,9 +76,9 @@ def main():
     for _ in range(3):
         for iq in sess:
             features(iq, fb)
-    per = []
+    per, per_cpu = [], []
     for _ in range(a.repeats):
-        n, t0 = 0, time.perf_counter()
+        n, t0, c0 = 0, time.perf_counter(), time.process_time()
         while True:
             for iq in sess:
                 features(iq, fb)
@@ -86,8 +87,10 @@ def main():
             if el >= a.seconds and n >= 3:
                 break
         per.append(el / n)
-    med = statistics.median(per)
+        per_cpu.append((time.process_time() - c0) / n)
+    med, med_cpu = statistics.median(per), statistics.median(per_cpu)
     json.dump({"impl": "scipy.signal.stft + numpy", "sessions_per_s": 1 / med, "seconds_per_session": med,
+               "sessions_per_cpu_s": 1 / med_cpu, "cpu_seconds_per_session": med_cpu,
                "repeats_s_per_session": per, "numpy": np.__version__, "scipy": scipy.__version__,
                "session": f"{CH} x {NIQ} IQ at {SR:g} Hz, n_fft {NFFT}, hop {HOP}, {NMELS} mels, {FRAMES} frames"},
               sys.stdout)
