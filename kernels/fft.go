@@ -131,6 +131,36 @@ func (p *rfftPower) power(seg []float64, out []float64) {
 	for ; 4*s <= m; s *= 4 {
 		t := tw[:s]
 		tw = tw[s:]
+		if s < 16 {
+			// Few butterflies per group: twiddle outside, groups inside,
+			// instead of re-slicing 8 arrays for every group of s.
+			for k, w := range t {
+				for a := k; a+3*s < m; a += 4 * s {
+					b, c, d := a+s, a+2*s, a+3*s
+					x1r, x1i := re[b], im[b]
+					t1r := w.w2r*x1r - w.w2i*x1i
+					t1i := w.w2r*x1i + w.w2i*x1r
+					x3r, x3i := re[d], im[d]
+					t3r := w.w2r*x3r - w.w2i*x3i
+					t3i := w.w2r*x3i + w.w2i*x3r
+					x0r, x0i := re[a], im[a]
+					x2r, x2i := re[c], im[c]
+					a0r, a0i := x0r+t1r, x0i+t1i
+					a1r, a1i := x0r-t1r, x0i-t1i
+					a2r, a2i := x2r+t3r, x2i+t3i
+					a3r, a3i := x2r-t3r, x2i-t3i
+					u2r := w.w1r*a2r - w.w1i*a2i
+					u2i := w.w1r*a2i + w.w1i*a2r
+					vr := w.w1r*a3r - w.w1i*a3i
+					vi := w.w1r*a3i + w.w1i*a3r
+					re[a], im[a] = a0r+u2r, a0i+u2i
+					re[c], im[c] = a0r-u2r, a0i-u2i
+					re[b], im[b] = a1r+vi, a1i-vr
+					re[d], im[d] = a1r-vi, a1i+vr
+				}
+			}
+			continue
+		}
 		for base := 0; base < m; base += 4 * s {
 			r0, r1, r2, r3 := re[base:base+s], re[base+s:base+2*s], re[base+2*s:base+3*s], re[base+3*s:base+4*s]
 			i0, i1, i2, i3 := im[base:base+s], im[base+s:base+2*s], im[base+2*s:base+3*s], im[base+3*s:base+4*s]
