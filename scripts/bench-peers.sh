@@ -6,7 +6,9 @@
 # process tree, one report:
 #   1. installs what it needs: XLA CPU plugin + ONNX Runtime (cached), the
 #      Python side (scripts/pyvenv.sh peers bench/peers/requirements.txt:
-#      PyTorch, onnxruntime, onnx in a venv cached outside the repo);
+#      PyTorch, onnxruntime, onnx in a venv cached outside the repo; the
+#      features comparison installs the scipy venv of
+#      scripts/requirements-golden.txt the same way);
 #   2. RUN_DIR, or (default) trains runs/bench-peers-quick from
 #      bench/peers/quick.yaml (the default `cpu` preset on a small simulated
 #      set) when it does not exist yet;
