@@ -290,6 +290,9 @@ func (r *reader) Read(p []byte) (int, error) {
 		return nil
 	})
 	if rerr != nil {
+		if errors.Is(rerr, storage.ErrUnavailable) { // says it all; first is the same failure
+			return 0, r.c.errorf("get", r.key, fmt.Errorf("read at byte %d of %d, resuming: %w", r.off, r.size, mapErr(rerr)))
+		}
 		return 0, r.c.errorf("get", r.key, fmt.Errorf("read at byte %d of %d: %w; resume: %w", r.off, r.size, first, mapErr(rerr)))
 	}
 	return 0, nil
