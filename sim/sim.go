@@ -279,34 +279,15 @@ type synthesized struct {
 	stats   sessionStats
 }
 
-// store writes the session's recordings and metadata concurrently, then
-// its session.json (the last object), so a session.json still marks a
-// complete session.
+// store writes the session's objects in order.
 func (s *synthesized) store(ctx context.Context, st storage.Store) error {
-	put := func(obj object) error {
+	for _, obj := range s.objects {
 		err := st.Put(ctx, obj.key, bytes.NewReader(obj.data), int64(len(obj.data)), storage.PutOptions{ContentType: obj.contentType})
 		if err != nil {
 			return fmt.Errorf("sim: write %s: %w", obj.key, err)
 		}
-		return nil
 	}
-	last := len(s.objects) - 1
-	errs := make([]error, last)
-	var wg sync.WaitGroup
-	for i, obj := range s.objects[:last] {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = put(obj)
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return put(s.objects[last])
+	return nil
 }
 
 // synth synthesises and encodes session idx.
