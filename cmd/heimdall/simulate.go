@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"path"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -36,8 +38,13 @@ offset and an FM signal. The output is byte-identical for a given seed.`,
 			if err != nil {
 				return err
 			}
-			fmt.Printf("simulated %d sessions into %s/%s (approved %d, pending %d, rejected %d; %d missing recordings) in %s, %.0f sessions/s\n",
-				sum.Sessions, cfg.Store.Root, cfg.Dataset.Prefix, sum.Approved, sum.Pending, sum.Rejected,
+			// Where the sessions went: s3://bucket/prefix or root/prefix.
+			dest := filepath.Join(cfg.Store.Root, cfg.Simulate.Prefix)
+			if cfg.Store.Kind == "s3" {
+				dest = "s3://" + path.Join(cfg.Store.Bucket, cfg.Simulate.Prefix)
+			}
+			fmt.Printf("simulated %d sessions into %s (approved %d, pending %d, rejected %d; %d missing recordings) in %s, %.0f sessions/s\n",
+				sum.Sessions, dest, sum.Approved, sum.Pending, sum.Rejected,
 				sum.MissingReceivers, sum.Elapsed.Round(1e7), sum.SessionsPerSecond())
 			return nil
 		},
