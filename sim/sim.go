@@ -112,6 +112,10 @@ func Generate(ctx context.Context, st storage.Store, o Options, progress io.Writ
 		workers = runtime.NumCPU()
 	}
 	workers = min(workers, o.Sessions)
+	w, err := NewWorld(o)
+	if err != nil {
+		return Summary{}, err
+	}
 
 	var bar *progressbar.ProgressBar
 	if progress != nil {
@@ -142,7 +146,7 @@ func Generate(ctx context.Context, st storage.Store, o Options, progress io.Writ
 		synthWG.Add(1)
 		go func() {
 			defer synthWG.Done()
-			g := newGenerator(o)
+			g := newGenerator(o, w)
 			for idx := range jobs {
 				if ctx.Err() != nil {
 					continue
@@ -230,14 +234,15 @@ type sessionStats struct {
 // generator holds one worker's reusable buffers.
 type generator struct {
 	o       Options
+	w       *World
 	n       int
 	carrier []complex128 // unit-amplitude FM waveform shared by receivers
 	iq      []complex64
 }
 
-func newGenerator(o Options) *generator {
+func newGenerator(o Options, w *World) *generator {
 	n := o.NumSamples()
-	return &generator{o: o, n: n, carrier: make([]complex128, n), iq: make([]complex64, n)}
+	return &generator{o: o, w: w, n: n, carrier: make([]complex128, n), iq: make([]complex64, n)}
 }
 
 // rngFor returns the random stream of session index: seeded by a SplitMix64
@@ -319,7 +324,7 @@ func (g *generator) synth(idx int) (*synthesized, error) {
 	for i := range rx {
 		r := &rx[i]
 		r.missing = rng.Float64() < o.MissingReceiverProb
-		r.shadowDB = o.ShadowingSigmaDB * rng.NormFloat64()
+		r.shadowDB = g.w.shadowingSigmaDB() * rng.NormFloat64()
 		r.noiseDB = o.NoiseFloorJitterDB * rng.NormFloat64()
 		r.phase = 2 * math.Pi * rng.Float64()
 		for k := range fadingPaths {
@@ -336,6 +341,14 @@ func (g *generator) synth(idx int) (*synthesized, error) {
 		}
 	}
 
+	// The terrain world's transmitter: drawn after everything the
+	// log-distance world draws, so that world's output is unchanged.
+	eirpDBm, hFrac := txDBm, 0.0
+	if g.w.Kind == WorldTerrain {
+		tx := g.w.drawTx(rng)
+		eirpDBm, hFrac = tx.eirpDBm(), tx.hFrac
+	}
+
 	g.synthCarrier(offsetHz, toneHz, devHz, tonePhase)
 
 	out := &synthesized{stats: sessionStats{status: status}}
@@ -347,10 +360,8 @@ func (g *generator) synth(idx int) (*synthesized, error) {
 			stats.missing++
 			continue
 		}
-		d := max(geo.HaversineKm(lat, lon, rcv.Lat, rcv.Lon), 0.01)
-		pDBm := txDBm - o.ReferenceLossDB - 10*o.PathLossExponent*math.Log10(d/o.ReferenceDistanceKm) + r.shadowDB
-		kDB := o.RicianKDB - o.RicianKSlopeDB*math.Log10(d/o.ReferenceDistanceKm)
-		g.synthReceiver(rng, r, pDBm, kDB, dopplerHz)
+		pDBm, d := g.w.MeanPowerDBm(i, lat, lon, eirpDBm, hFrac)
+		g.synthReceiver(rng, r, pDBm+r.shadowDB, g.w.ricianKDB(d), g.w.Sites[i].NoiseFloorDBm, dopplerHz)
 
 		iqKey := session.IQKey(o.Prefix, id, rcv.ID)
 		buf := bytes.NewBuffer(make([]byte, 0, 128+8*len(g.iq)))
@@ -412,11 +423,12 @@ func (g *generator) synthCarrier(offsetHz, toneHz, devHz, tonePhase float64) {
 }
 
 // synthReceiver fills g.iq with what one receiver records: the carrier at
-// power pDBm through a Rician channel of K-factor kDB, plus noise.
-func (g *generator) synthReceiver(rng *rand.Rand, r *receiverDraw, pDBm, kDB, dopplerHz float64) {
+// power pDBm through a Rician channel of K-factor kDB, plus noise at
+// noiseDBm (with the session's jitter).
+func (g *generator) synthReceiver(rng *rand.Rand, r *receiverDraw, pDBm, kDB, noiseDBm, dopplerHz float64) {
 	o := g.o
 	amp := math.Pow(10, (pDBm-o.FullScaleDBm)/20)
-	noiseStd := math.Sqrt(math.Pow(10, (o.NoiseFloorDBm+r.noiseDB-o.FullScaleDBm)/10) / 2)
+	noiseStd := math.Sqrt(math.Pow(10, (noiseDBm+r.noiseDB-o.FullScaleDBm)/10) / 2)
 	k := math.Pow(10, kDB/10)
 	losAmp := amp * math.Sqrt(k/(k+1))
 	scatAmp := amp * math.Sqrt(1/(k+1)/fadingPaths)
