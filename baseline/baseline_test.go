@@ -112,6 +112,7 @@ func simulated(t *testing.T, sessions int) (*local.Store, sim.Options, sim.Summa
 		t.Fatal(err)
 	}
 	o := sim.DefaultOptions()
+	o.World = sim.WorldLogDistance // the world Locate's tuning and these bounds are for
 	o.Sessions = sessions
 	sum, err := sim.Generate(context.Background(), st, o, nil)
 	if err != nil {

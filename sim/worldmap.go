@@ -2,11 +2,14 @@ package sim
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"math"
+	"os"
+	"path/filepath"
 )
 
 // Maps of the world, for a user to look at: the terrain with the receivers,
@@ -168,4 +171,70 @@ func (w *World) CoveragePNG(i int, eirpDBm float64) ([]byte, error) {
 		marker(img, f, s, fill)
 	}
 	return encodePNG(img)
+}
+
+// MapEIRPDBm is the EIRP of the coverage maps' transmitter: a 5 W radio
+// (37 dBm) with a 0 dBi antenna and 10 dB environment loss, the middle of
+// the terrain world's draws.
+const MapEIRPDBm = 27
+
+// WriteMaps writes the world of o into dir: terrain.png (the terrain and the
+// receivers), coverage_websdr_{id}.png per receiver (mean received power of
+// a MapEIRPDBm transmitter at mid height, from the receiver's noise floor to
+// 60 dB above it; grey below it) and world.json (the receivers as placed:
+// ground, antenna, gain offset, noise floor). Each file is written to a
+// temporary name and renamed. It returns the paths written.
+func WriteMaps(dir string, o Options) ([]string, error) {
+	w, err := NewWorld(o)
+	if err != nil {
+		return nil, err
+	}
+	if w.Kind != WorldTerrain {
+		return nil, fmt.Errorf("sim: maps need simulate.world %q, not %q", WorldTerrain, w.Kind)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("sim: maps: %w", err)
+	}
+	var paths []string
+	put := func(name string, data []byte) error {
+		p := filepath.Join(dir, name)
+		tmp := p + ".tmp"
+		if err := os.WriteFile(tmp, data, 0o644); err != nil {
+			return fmt.Errorf("sim: write %s: %w", p, err)
+		}
+		if err := os.Rename(tmp, p); err != nil {
+			return fmt.Errorf("sim: write %s: %w", p, err)
+		}
+		paths = append(paths, p)
+		return nil
+	}
+	b, err := w.TerrainPNG()
+	if err != nil {
+		return nil, err
+	}
+	if err := put("terrain.png", b); err != nil {
+		return nil, err
+	}
+	for i, s := range w.Sites {
+		b, err := w.CoveragePNG(i, MapEIRPDBm)
+		if err != nil {
+			return nil, err
+		}
+		if err := put(fmt.Sprintf("coverage_websdr_%d.png", s.Receiver.ID), b); err != nil {
+			return nil, err
+		}
+	}
+	info := struct {
+		World     string `json:"world"`
+		WorldSeed int64  `json:"world_seed"`
+		Sites     []Site `json:"sites"`
+	}{w.Kind, o.WorldSeed, w.Sites}
+	js, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("sim: encode world.json: %w", err)
+	}
+	if err := put("world.json", append(js, '\n')); err != nil {
+		return nil, err
+	}
+	return paths, nil
 }
