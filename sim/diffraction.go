@@ -60,16 +60,19 @@ func (p *profile) bullingtonLossDB() (loss, luc float64) {
 		ce = 1 / (p.kFactor * 6371.0)
 	}
 	hts, hrs := p.txM, p.rxM
-	// Slopes in m/km; heights raised by the bulge 500 Ce d1 d2 (m).
-	stim := math.Inf(-1)
+	// Slopes in m/km of the steepest rays from each end over the terrain,
+	// heights raised by the bulge 500 Ce d1 d2 (m); one pass for both.
+	stim, srim := math.Inf(-1), math.Inf(-1)
 	for i := 1; i < n; i++ {
 		di := float64(i) * p.stepKm
 		h := p.heights[i] + 500*ce*di*(d-di)
 		stim = max(stim, (h-hts)/di)
+		srim = max(srim, (h-hrs)/(d-di))
 	}
 	str := (hrs - hts) / d
 	if stim < str {
-		// Line of sight: the largest v over the path.
+		// Line of sight: the largest v over the path (the first Fresnel
+		// zone's clearance).
 		vmax := math.Inf(-1)
 		for i := 1; i < n; i++ {
 			di := float64(i) * p.stepKm
@@ -80,12 +83,6 @@ func (p *profile) bullingtonLossDB() (loss, luc float64) {
 		}
 		luc = KnifeEdgeLossDB(vmax)
 	} else {
-		srim := math.Inf(-1)
-		for i := 1; i < n; i++ {
-			di := float64(i) * p.stepKm
-			h := p.heights[i] + 500*ce*di*(d-di)
-			srim = max(srim, (h-hrs)/(d-di))
-		}
 		dbp := (hrs - hts + srim*d) / (stim + srim)
 		dbp = max(1e-6, min(d-1e-6, dbp))
 		vb := (hts + stim*dbp - (hts*(d-dbp)+hrs*dbp)/d) * math.Sqrt(0.002*d/(p.lambdaM*dbp*(d-dbp)))

@@ -93,6 +93,25 @@ func (g *grid) at(x, y float64) float64 {
 	return (a*(1-tx)+b*tx)*(1-ty) + (c*(1-tx)+d*tx)*ty
 }
 
+// line appends the n+1 bilinear samples from (xa, ya) to (xb, yb), both
+// ends included, to dst: at() along a straight line, stepping in grid units.
+func (g *grid) line(dst []float64, xa, ya, xb, yb float64, n int) []float64 {
+	fx, fy := (xa-g.x0)/g.step, (ya-g.y0)/g.step
+	dx, dy := (xb-xa)/g.step/float64(n), (yb-ya)/g.step/float64(n)
+	hx, hy := float64(g.nx-1)-1e-9, float64(g.ny-1)-1e-9
+	for k := 0; k <= n; k++ {
+		cx := max(0, min(hx, fx+float64(k)*dx))
+		cy := max(0, min(hy, fy+float64(k)*dy))
+		j, i := int(cx), int(cy)
+		tx, ty := cx-float64(j), cy-float64(i)
+		q := i*g.nx + j
+		a, b := float64(g.v[q]), float64(g.v[q+1])
+		c, d := float64(g.v[q+g.nx]), float64(g.v[q+g.nx+1])
+		dst = append(dst, (a+(b-a)*tx)*(1-ty)+(c+(d-c)*tx)*ty)
+	}
+	return dst
+}
+
 // latLon is a map point, degrees.
 type latLon struct{ lat, lon float64 }
 

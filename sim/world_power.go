@@ -40,11 +40,7 @@ func (w *World) buildLossGrids() {
 			x := x0 + float64(j)*step
 			d := math.Hypot(xr-x, yr-y)
 			n := max(2, int(math.Ceil(d/demStep)))
-			heights = heights[:0]
-			for k := 0; k <= n; k++ {
-				t := float64(k) / float64(n)
-				heights = append(heights, w.dem.at(x+t*(xr-x), y+t*(yr-y)))
-			}
+			heights = w.dem.line(heights[:0], x, y, xr, yr, n)
 			p := profile{heights: heights, stepKm: d / float64(n), rxM: rxM, lambdaM: lambda,
 				kFactor: o.EarthKFactor, totalKm: d, correction: true}
 			for h := range txH {
