@@ -62,7 +62,7 @@ type Options struct {
 	// LossGridM is the spacing of the per-receiver diffraction-loss grids
 	// over the transmitter box; losses in between are interpolated
 	// (terrain world). Default 1000: 7 receivers x 2 antenna heights x ~33k
-	// nodes build in about a second on two cores (docs in sim/world.go).
+	// nodes build in about a second on two cores.
 	LossGridM float64 `mapstructure:"loss_grid_m"`
 	// EarthKFactor is the effective earth radius factor for the terrain
 	// profiles' curvature (terrain world). Default 4/3, the median

@@ -1,12 +1,29 @@
 // Package sim generates synthetic recording sessions in the stored session
 // layout (package session), standing in for real WebSDR recordings.
 //
-// Each session places one transmitter uniformly in a latitude/longitude box
-// around the receivers of geo.Receivers. For receiver i at haversine distance
-// d_i the mean received power follows the log-distance model with log-normal
-// shadowing,
+// Sessions are drawn from a World (world.go), the static part that stays put
+// from session to session, seeded by world_seed alone:
 //
-//	P_i = Ptx + J - PL0 - 10 n log10(d_i/d0) + N(0, σ_shadow²)   [dBm]
+//   - "terrain" (the default): a synthetic elevation model of NW Italy
+//     (terrain.go: the Alps, the Po plain, the Apennines, the Ligurian sea),
+//     each receiver on it at its ground height plus an antenna height, with
+//     its own uncalibrated gain offset, noise floor (ITU-R P.372 by site) and
+//     antenna pattern (antenna.go; most omni, some directional). The mean
+//     received power of receiver i from a transmitter of EIRP E is
+//
+//     P_i = E + G_i(bearing) + offset_i - FSPL(d_i) - L_diff,i(position, height)
+//
+//     with L_diff the Bullington diffraction loss over the great-circle
+//     terrain profile with 4/3-earth curvature (diffraction.go), tabulated
+//     per receiver on a grid over the transmitter box (world_power.go). Per
+//     session the transmitter draws its power (handheld to mobile), antenna,
+//     environment loss and antenna height, and each path a residual
+//     log-normal shadowing;
+//
+//   - "log_distance": the earlier world, one log-distance law with
+//     independent log-normal shadowing, identical receivers,
+//
+//     P_i = Ptx + J - PL0 - 10 n log10(d_i/d0) + N(0, σ_shadow²)   [dBm]
 //
 // where J is a per-session transmitter-power offset. The transmitted signal
 // is narrowband FM by a single audio tone (random tone frequency, random
