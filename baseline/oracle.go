@@ -57,6 +57,8 @@ const (
 	oracleKeepNats = 12.0
 	// oracleEIRPStepDB is the spacing of the EIRP marginalisation.
 	oracleEIRPStepDB = 1.0
+	// oracleEIRPCoarse and oracleEIRPWindow: see Oracle.logPost.
+	oracleEIRPCoarse, oracleEIRPWindow = 4, 6
 	// oracleFloorSigmaDB is added in quadrature to every measurement's
 	// spread (the measurement's own, ~0.03 dB for 17000 samples, and
 	// numerical safety).
@@ -172,30 +174,63 @@ func (o *Oracle) subsample(f oracleGrid, k, nh int) oracleGrid {
 	return g
 }
 
-// logPost is the log posterior (up to a constant) at one node.
+// logPost is the log posterior (up to a constant) at one node. The EIRP is
+// marginalised in two steps: every oracleEIRPCoarse-th level first, then
+// every level within oracleEIRPWindow levels of the best of those (the
+// likelihood in the EIRP is a peak a few dB wide); coarse levels outside
+// the window stand for their skipped neighbours.
 func (o *Oracle) logPost(g *oracleGrid, node int, m []float64, idx []int, terms []float64) float64 {
 	nh := len(o.hw)
 	sig := g.sigma[node*o.n : (node+1)*o.n]
-	const f2 = oracleFloorSigmaDB * oracleFloorSigmaDB
 	terms = terms[:0]
+	ne := len(o.eirp)
 	for h := range nh {
 		gain := g.gain[(node*nh+h)*o.n : (node*nh+h+1)*o.n]
-		for e, ev := range o.eirp {
-			ll := o.logHW[h] + o.eirpW[e]
-			for _, i := range idx {
-				// SNR x (dB): measured mean noise + 10 log10(1 + 10^(x/10)),
-				// signal share w.
-				x := ev + gain[i] - o.noiseDB[i]
-				sp, w := softplusDB(x)
-				mu := o.noiseDB[i] + sp
-				v := w*w*sig[i]*sig[i] + (1-w)*(1-w)*o.noiseSD[i]*o.noiseSD[i] + f2
-				d := m[i] - mu
-				ll -= 0.5 * (d*d/v + math.Log(v))
+		ll := func(e int) float64 {
+			return o.logHW[h] + o.eirpW[e] + o.logLik(o.eirp[e], gain, sig, m, idx)
+		}
+		best, kb := math.Inf(-1), 0
+		var coarse [64]float64
+		nc := 0
+		for e := 0; e < ne; e += oracleEIRPCoarse {
+			v := ll(e)
+			if nc < len(coarse) {
+				coarse[nc] = v
 			}
-			terms = append(terms, ll)
+			nc++
+			if v > best {
+				best, kb = v, e
+			}
+		}
+		lo, hi := max(0, kb-oracleEIRPWindow), min(ne-1, kb+oracleEIRPWindow)
+		for e := lo; e <= hi; e++ {
+			terms = append(terms, ll(e))
+		}
+		for c := 0; c < min(nc, len(coarse)); c++ {
+			if e := c * oracleEIRPCoarse; e < lo || e > hi {
+				terms = append(terms, coarse[c]+math.Log(oracleEIRPCoarse))
+			}
 		}
 	}
 	return logSumExp(terms)
+}
+
+// logLik is the log likelihood of the measured powers m[idx] for an EIRP of
+// e dBm and the node's gains and spreads.
+func (o *Oracle) logLik(e float64, gain, sig, m []float64, idx []int) float64 {
+	const f2 = oracleFloorSigmaDB * oracleFloorSigmaDB
+	ll := 0.0
+	for _, i := range idx {
+		// SNR x (dB): measured mean noise + 10 log10(1 + 10^(x/10)),
+		// signal share w.
+		x := e + gain[i] - o.noiseDB[i]
+		sp, w := softplusDB(x)
+		mu := o.noiseDB[i] + sp
+		v := w*w*sig[i]*sig[i] + (1-w)*(1-w)*o.noiseSD[i]*o.noiseSD[i] + f2
+		d := m[i] - mu
+		ll -= 0.5 * (d*d/v + math.Log(v))
+	}
+	return ll
 }
 
 // softplusDB returns 10 log10(1 + 10^(x/10)) and 1/(1 + 10^(-x/10)) from

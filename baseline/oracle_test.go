@@ -128,3 +128,23 @@ func TestOracleExact(t *testing.T) {
 		t.Errorf("no receivers: %v, want the box centre", est.Position)
 	}
 }
+
+// BenchmarkOracleLocate times one Locate on the default terrain world (a
+// transmitter near Asti, noise-free mean powers plus the noise floor).
+func BenchmarkOracleLocate(b *testing.B) {
+	w, err := sim.NewWorld(sim.DefaultOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	or := NewOracle(w)
+	p := make([]float64, len(geo.Receivers))
+	for i := range p {
+		n, _ := w.NoiseDB(i)
+		s := 27 + w.MeasuredGainDB(i, 44.9, 8.2, 0.5)
+		p[i] = 10 * math.Log10(math.Pow(10, s/10)+math.Pow(10, n/10))
+	}
+	b.ResetTimer()
+	for range b.N {
+		or.Locate(p, nil)
+	}
+}
