@@ -156,36 +156,34 @@ var (
 		rx, ry float64
 		h      float64
 	}{
-		{latLon{45.07, 7.84}, 6, 5, 420},    // Collina di Torino (Superga 670 m)
-		{latLon{45.05, 8.25}, 22, 10, 330},  // Monferrato
-		{latLon{44.80, 7.95}, 10, 8, 230},   // Roero
-		{latLon{44.58, 8.05}, 18, 20, 600},  // Langhe
-		{latLon{44.88, 9.20}, 14, 10, 250},  // Oltrepò Pavese foothills
-		{latLon{45.72, 9.05}, 16, 6, 250},   // Brianza / Varesotto moraines
-		{latLon{45.45, 7.95}, 8, 6, 300},    // Serra d'Ivrea moraine
-		{latLon{44.40, 7.95}, 12, 8, 500},   // Monregalese, toward the Ligurian Alps
-		{latLon{44.75, 8.70}, 14, 10, 180},  // Alessandrino / Tortonese hills
-		{latLon{45.30, 8.15}, 20, 8, 40},    // Vercelli rice plain: a faint rise
-		{latLon{44.95, 8.85}, 18, 6, -40},   // the Po and Tanaro valley: a faint low
-		{latLon{45.10, 9.40}, 40, 10, -50},  // lower Po valley toward Piacenza
-		{latLon{44.60, 7.60}, 12, 14, 60},   // Cuneo terrace
-		{latLon{45.18, 7.70}, 12, 10, 30},   // Stura di Lanzo fan
-		{latLon{45.60, 8.75}, 14, 10, 60},   // Ticino terraces
-		{latLon{44.48, 9.40}, 14, 10, 200},  // Val Trebbia / Val d'Aveto shoulder
-		{latLon{44.92, 8.40}, 10, 8, 120},   // Monferrato's southern spur
-		{latLon{45.55, 8.45}, 12, 8, 70},    // Novarese
-		{latLon{44.30, 8.80}, 6, 6, -300},   // Gulf of Genova off Arenzano (sea)
-		{latLon{45.00, 7.50}, 10, 10, 40},   // the Sangone / Chisola fan
-		{latLon{44.70, 7.85}, 10, 10, -20},  // the Tanaro at Bra
-		{latLon{45.35, 9.20}, 20, 14, -30},  // south of Milano
-		{latLon{44.55, 8.40}, 12, 10, 250},  // Alta Langa toward Acqui
-		{latLon{44.65, 9.05}, 10, 8, 150},   // Val Borbera / Scrivia shoulder
-		{latLon{45.77, 8.95}, 10, 6, 300},   // Varese hills
-		{latLon{44.15, 7.95}, 14, 10, 400},  // Alta Val Tanaro
-		{latLon{45.22, 7.95}, 8, 6, -15},    // the Dora Baltea at Verolengo
-		{latLon{45.10, 8.65}, 12, 8, 20},    // Lomellina
-		{latLon{44.45, 9.70}, 20, 12, 300},  // Val di Vara toward La Spezia
-		{latLon{44.10, 9.10}, 30, 20, -400}, // open Ligurian sea
+		{latLon{45.07, 7.84}, 6, 5, 420},   // Collina di Torino (Superga 670 m)
+		{latLon{45.05, 8.25}, 22, 10, 330}, // Monferrato
+		{latLon{44.80, 7.95}, 10, 8, 230},  // Roero
+		{latLon{44.58, 8.05}, 18, 20, 600}, // Langhe
+		{latLon{44.88, 9.20}, 14, 10, 250}, // Oltrepò Pavese foothills
+		{latLon{45.72, 9.05}, 16, 6, 250},  // Brianza / Varesotto moraines
+		{latLon{45.45, 7.95}, 8, 6, 300},   // Serra d'Ivrea moraine
+		{latLon{44.40, 7.95}, 12, 8, 500},  // Monregalese, toward the Ligurian Alps
+		{latLon{44.75, 8.70}, 14, 10, 180}, // Alessandrino / Tortonese hills
+		{latLon{45.30, 8.15}, 20, 8, 40},   // Vercelli rice plain: a faint rise
+		{latLon{44.95, 8.85}, 18, 6, -40},  // the Po and Tanaro valley: a faint low
+		{latLon{45.10, 9.40}, 40, 10, -50}, // lower Po valley toward Piacenza
+		{latLon{44.60, 7.60}, 12, 14, 60},  // Cuneo terrace
+		{latLon{45.18, 7.70}, 12, 10, 30},  // Stura di Lanzo fan
+		{latLon{45.60, 8.75}, 14, 10, 60},  // Ticino terraces
+		{latLon{44.48, 9.40}, 14, 10, 200}, // Val Trebbia / Val d'Aveto shoulder
+		{latLon{44.92, 8.40}, 10, 8, 120},  // Monferrato's southern spur
+		{latLon{45.55, 8.45}, 12, 8, 70},   // Novarese
+		{latLon{45.00, 7.50}, 10, 10, 40},  // the Sangone / Chisola fan
+		{latLon{44.70, 7.85}, 10, 10, -20}, // the Tanaro at Bra
+		{latLon{45.35, 9.20}, 20, 14, -30}, // south of Milano
+		{latLon{44.55, 8.40}, 12, 10, 250}, // Alta Langa toward Acqui
+		{latLon{44.65, 9.05}, 10, 8, 150},  // Val Borbera / Scrivia shoulder
+		{latLon{45.77, 8.95}, 10, 6, 300},  // Varese hills
+		{latLon{44.15, 7.95}, 14, 10, 400}, // Alta Val Tanaro
+		{latLon{45.22, 7.95}, 8, 6, -15},   // the Dora Baltea at Verolengo
+		{latLon{45.10, 8.65}, 12, 8, 20},   // Lomellina
+		{latLon{44.45, 9.70}, 20, 12, 300}, // Val di Vara toward La Spezia
 	}
 )
 
