@@ -19,6 +19,13 @@ var _ PowerModel = (*sim.World)(nil)
 // compare simulates n sessions of world and returns the mean/median/p90
 // errors of the centroid, least squares and the oracle on the approved ones.
 func compare(t *testing.T, world string, n int) (centroid, lsq, oracle Errors) {
+	c, l, o, _ := compareCoverage(t, world, n)
+	return c, l, o
+}
+
+// compareCoverage is compare, plus the fraction of sessions whose truth lies
+// inside the oracle's 1-sigma ellipse (a calibrated 2-D Gaussian: 39.3%).
+func compareCoverage(t *testing.T, world string, n int) (centroid, lsq, oracle Errors, inside float64) {
 	t.Helper()
 	o := sim.DefaultOptions()
 	o.World = world
@@ -47,14 +54,26 @@ func compare(t *testing.T, world string, n int) (centroid, lsq, oracle Errors) {
 	ce := make([]float64, len(res))
 	le := make([]float64, len(res))
 	oe := make([]float64, len(res))
+	in := make([]bool, len(res))
 	parallel(len(res), func(k int) {
 		r := res[k]
 		est := or.Locate(r.PowersDB, r.Present)
 		ce[k], le[k] = r.CentroidErrorKm, r.LSQErrorKm
 		oe[k] = geo.HaversineKm(r.Latitude, r.Longitude, est.Position[0], est.Position[1])
+		kmLat, kmLon := geo.KmPerDegree(r.Latitude)
+		dn, de := (r.Latitude-est.Position[0])*kmLat, (r.Longitude-est.Position[1])*kmLon
+		c := est.CovKm2
+		det := c[0][0]*c[1][1] - c[0][1]*c[1][0]
+		in[k] = (dn*dn*c[1][1]-2*dn*de*c[0][1]+de*de*c[0][0])/det <= 1
 	})
+	for _, v := range in {
+		if v {
+			inside++
+		}
+	}
+	inside /= float64(max(1, len(in)))
 	t.Logf("%s: oracle %.1f ms per session (wall, all CPUs)", world, float64(time.Since(start).Milliseconds())/float64(max(1, len(res))))
-	return Summarize(ce), Summarize(le), Summarize(oe)
+	return Summarize(ce), Summarize(le), Summarize(oe), inside
 }
 
 func TestOracleBeatsBaselines(t *testing.T) {
@@ -75,8 +94,8 @@ func TestOracleTable(t *testing.T) {
 		t.Skip("set HEIMDALL_ORACLE_TABLE=500 to print the table")
 	}
 	for _, world := range []string{sim.WorldTerrain, sim.WorldLogDistance} {
-		c, l, o := compare(t, world, n)
-		fmt.Printf("%s world, %d approved sessions\n%-14s %8s %9s %7s\n", world, o.N, "estimator", "km mean", "km median", "km p90")
+		c, l, o, in := compareCoverage(t, world, n)
+		fmt.Printf("%s world, %d approved sessions, %.1f%% inside the oracle's 1-sigma ellipse\n%-14s %8s %9s %7s\n", world, o.N, in*100, "estimator", "km mean", "km median", "km p90")
 		for _, row := range []struct {
 			name string
 			e    Errors
