@@ -22,9 +22,13 @@ storage layout, under dataset.prefix of the configured store:
   sessions/{session_id}/websdr_{receiver_id}.npy      complex64 IQ, 1-D
   sessions/{session_id}/websdr_{receiver_id}_metadata.json
 
-A transmitter is placed uniformly in the simulate.lat/lon box; each receiver
-gets log-distance path loss with shadowing, fading, a noise floor, a carrier
-offset and an FM signal. The output is byte-identical for a given seed.`,
+A transmitter is placed uniformly in the simulate.lat/lon box. In the default
+world (simulate.world: terrain, seeded by simulate.world_seed) each receiver
+gets free-space loss plus diffraction over a synthetic terrain of the region,
+its own gain offset, noise floor and antenna pattern; simulate.world:
+log_distance is the plain log-distance law. Then shadowing, fading, noise, a
+carrier offset and an FM signal. The output is byte-identical for a given
+seed and world. 'heimdall world' draws the terrain and coverage maps.`,
 		Example: `  heimdall simulate                                  # 2000 sessions into ./data
   heimdall simulate --config configs/smoke.yaml
   heimdall simulate --set simulate.sessions=500 --set store.root=/tmp/heimdall`,
