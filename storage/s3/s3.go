@@ -21,6 +21,8 @@ package s3
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -361,10 +363,16 @@ func (c *Client) Put(ctx context.Context, key string, r io.Reader, size int64, o
 		_, err := c.mc.PutObject(ctx, c.bucket, key, r, size, po)
 		return err
 	}
+	ra, isReaderAt := r.(io.ReaderAt)
 	var err error
-	if canRewind {
+	switch {
+	case canRewind && isReaderAt && size > int64(c.o.PartSize):
+		// Each part is retried on its own: retrying the whole object would
+		// make a large upload's chance of success fall with its part count.
+		err = c.putMultipart(ctx, key, ra, start, size, po)
+	case canRewind:
 		err = c.retry(ctx, op)
-	} else {
+	default:
 		err = op()
 	}
 	if err != nil {
@@ -374,6 +382,69 @@ func (c *Client) Put(ctx context.Context, key string, r io.Reader, size int64, o
 		}
 		return c.errorf("put", key, mapErr(err))
 	}
+	return nil
+}
+
+// putMultipart uploads size bytes of ra from offset base as a multipart
+// upload with c.o.PartSize parts, each part (and the initiation and the
+// completion) retried on its own by c.retry. Every part carries its
+// Content-MD5, which the server checks. The object appears only at the
+// completion; on failure the upload is aborted (an abort that fails leaves
+// an invisible incomplete upload, see RemoveIncomplete).
+func (c *Client) putMultipart(ctx context.Context, key string, ra io.ReaderAt, base, size int64, po minio.PutObjectOptions) error {
+	core := minio.Core{Client: c.mc}
+	var uploadID string
+	if err := c.retry(ctx, func() (err error) {
+		uploadID, err = core.NewMultipartUpload(ctx, c.bucket, key, po)
+		return err
+	}); err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if !done {
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			_ = core.AbortMultipartUpload(actx, c.bucket, key, uploadID)
+		}
+	}()
+	partSize := int64(c.o.PartSize)
+	var parts []minio.CompletePart
+	for n, off := 1, int64(0); off < size; n, off = n+1, off+partSize {
+		ln := min(partSize, size-off)
+		sum := md5.New()
+		if _, err := io.Copy(sum, io.NewSectionReader(ra, base+off, ln)); err != nil {
+			return permanent{fmt.Errorf("read part %d: %w", n, err)}
+		}
+		md5b64 := base64.StdEncoding.EncodeToString(sum.Sum(nil))
+		var part minio.ObjectPart
+		if err := c.retry(ctx, func() (err error) {
+			part, err = core.PutObjectPart(ctx, c.bucket, key, uploadID, n, io.NewSectionReader(ra, base+off, ln), ln,
+				minio.PutObjectPartOptions{Md5Base64: md5b64, DisableContentSha256: po.DisableContentSha256})
+			return err
+		}); err != nil {
+			return fmt.Errorf("part %d: %w", n, err)
+		}
+		parts = append(parts, minio.CompletePart{PartNumber: n, ETag: part.ETag})
+	}
+	attempts := 0
+	err := c.retry(ctx, func() error {
+		attempts++
+		_, err := core.CompleteMultipartUpload(ctx, c.bucket, key, uploadID, parts, po)
+		var er minio.ErrorResponse
+		if err != nil && attempts > 1 && errors.As(err, &er) && er.Code == "NoSuchUpload" {
+			// An earlier completion went through and only its answer was
+			// lost: the upload is gone because the object exists.
+			if oi, serr := c.mc.StatObject(ctx, c.bucket, key, minio.StatObjectOptions{}); serr == nil && oi.Size == size {
+				return nil
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	done = true
 	return nil
 }
 
