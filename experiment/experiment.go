@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/heimdall-sdr/trainer/backend"
 	"github.com/heimdall-sdr/trainer/baseline"
 	"github.com/heimdall-sdr/trainer/config"
 	"github.com/heimdall-sdr/trainer/dataset"
@@ -139,20 +140,14 @@ func Train(ctx context.Context, cfg config.Config, o TrainOptions) (*TrainResult
 	if logw == nil {
 		logw = io.Discard
 	}
-	spec, why, err := trainer.ResolveBackend(cfg.Run.Backend, trainer.DefaultSearchRoots())
+	opened, err := backend.Open(cfg.Run.BackendOptions()) // run.backend and run.gpu_*.
 	if err != nil {
 		return nil, err
 	}
-	// CUDA client options (preallocation, TF32) from run.gpu_*; other backends ignore them.
-	spec = trainer.WithGPUOptions(spec, trainer.GPUOptions{
-		Preallocate: cfg.Run.GPUPreallocate, MemoryFraction: cfg.Run.GPUMemoryFraction, TF32: cfg.Run.GPUTF32})
-	backend, err := trainer.NewBackend(spec)
-	if err != nil {
-		return nil, err
-	}
-	defer backend.Finalize()
-	fmt.Fprintf(logw, "backend: %s (%s)\n", backend.Description(), why)
-	fmt.Fprint(logw, trainer.DescribeDevices(backend, spec)) // device name(s); GPU name and memory via nvidia-smi.
+	defer opened.Close()
+	be, spec := opened.Backend, opened.Spec
+	fmt.Fprint(logw, opened.Header())
+	fmt.Fprint(logw, opened.Devices()) // device name(s); GPU name and memory via nvidia-smi.
 
 	st, err := OpenStore(cfg)
 	if err != nil {
@@ -210,7 +205,7 @@ func Train(ctx context.Context, cfg config.Config, o TrainOptions) (*TrainResult
 		ValBaselines: bases,
 		InputShape:   [3]int{len(ds.Receivers), ds.NMels, ds.Frames},
 	}
-	sum, err := trainer.Train(ctx, backend, data, cfg.Model, cfg.Train, trainer.RunOptions{
+	sum, err := trainer.Train(ctx, be, data, cfg.Model, cfg.Train, trainer.RunOptions{
 		RunDir:   runDir,
 		Resume:   o.ResumeDir != "",
 		Progress: o.Progress,
@@ -224,7 +219,7 @@ func Train(ctx context.Context, cfg config.Config, o TrainOptions) (*TrainResult
 		return res, fmt.Errorf("train (run directory %s): %w", runDir, err)
 	}
 	if cfg.Export.Enabled {
-		exp, err := exportTrained(cfg, backend, spec, runDir, ds, logw)
+		exp, err := exportTrained(cfg, be, spec, runDir, ds, logw)
 		res.Export = exp
 		if errors.Is(err, onnx.ErrNoRuntime) {
 			// Training succeeded; the export needs the ORT library.

@@ -6,6 +6,8 @@ import (
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/train"
+
+	"github.com/heimdall-sdr/trainer/backend"
 )
 
 // BenchmarkTrainStep times one training step (forward, backward, AdamW) of
@@ -14,11 +16,11 @@ import (
 // CPU backend, else the Go backend, which is slow here).
 // It reports samples/s and ms/step.
 func BenchmarkTrainStep(b *testing.B) {
-	spec, why, err := ResolveBackend("", DefaultSearchRoots())
+	spec, why, err := backend.Resolve("", backend.DefaultSearchRoots())
 	if err != nil {
 		b.Fatal(err)
 	}
-	backend, err := NewBackend(spec)
+	backend, err := backend.New(spec)
 	if err != nil {
 		b.Skipf("backend %s (%s) unavailable: %v", spec, why, err)
 	}

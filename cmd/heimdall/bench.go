@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/heimdall-sdr/trainer/backend"
 	"github.com/heimdall-sdr/trainer/bench"
 	"github.com/heimdall-sdr/trainer/config"
 	"github.com/heimdall-sdr/trainer/experiment"
@@ -80,13 +81,13 @@ command exit non-zero when violated.`,
 				return err
 			}
 			defer sess.Close()
-			backend, spec, why, err := experiment.NewBackend(cfg)
+			opened, err := backend.Open(cfg.Run.BackendOptions())
 			if err != nil {
 				return err
 			}
-			defer backend.Finalize()
-			fmt.Fprintf(os.Stderr, "backend: %s (%s)\n", backend.Description(), why)
-			m, err := trainer.LoadModel(backend, ckpt)
+			defer opened.Close()
+			fmt.Fprint(os.Stderr, opened.Header())
+			m, err := trainer.LoadModel(opened.Backend, ckpt)
 			if err != nil {
 				return err
 			}
@@ -101,7 +102,7 @@ command exit non-zero when violated.`,
 					o.Val = val
 				}
 			}
-			rep, err := bench.Run(m, spec, sess, o)
+			rep, err := bench.Run(m, opened.Spec, sess, o)
 			if err != nil {
 				return err
 			}
