@@ -13,12 +13,13 @@
 #   - nvidia/bin/ptxas -> cu13/bin/ptxas, as go-xla does.
 # Nothing is installed into any Python environment, and pip is not used:
 # each pin is resolved on the package index's per-project "simple" page
-# (PEP 503, ~16 KB, $PIP_INDEX_URL or PyPI's) to the one wheel file of that
+# (PEP 503, ~16 KB; $PIP_INDEX_URL, else pip's index: PyPI unless configured
+# otherwise) to the one wheel file of that
 # version for Linux x86-64 (platform tag manylinux*_x86_64 or any; whatever
 # the tag, so no hand-kept tag list can rot), downloaded from the URL the
 # page gives and verified against the sha256 the page gives. ~3 GB of NVIDIA
-# wheels (cuDNN and cuBLAS are the big ones); needs python3 (standard
-# library only) and network access to the index.
+# wheels (cuDNN and cuBLAS are the big ones); needs python3 (pip only to
+# name the default index) and network access to the index.
 #
 # Cache: ${HEIMDALL_CACHE:-$HOME/.cache/heimdall}/pjrt-cuda/<version>/ , reused
 # when complete; backend.FindCUDAPlugin looks there (after $PJRT_PLUGIN_LIBRARY_PATH
@@ -59,7 +60,10 @@ nvidia_wheels=(
 	nvidia-nvvm==13.0.48
 )
 pins=("jax-cuda13-pjrt==$version" "${nvidia_wheels[@]}")
-index=${PIP_INDEX_URL:-https://pypi.org/simple}
+python=${PYTHON:-python3}
+# The package index: $PIP_INDEX_URL, else pip's configured index-url, else pip's default.
+index=${PIP_INDEX_URL:-$("$python" -m pip config get global.index-url 2>/dev/null || true)}
+[ -n "$index" ] || index=$("$python" -c 'from pip._internal.models.index import PyPI; print(PyPI.simple_url)' 2>/dev/null || true)
 
 log() { echo "install-pjrt-cuda: $*" >&2; }
 
@@ -79,8 +83,14 @@ esac
 cache=${HEIMDALL_CACHE:-$HOME/.cache/heimdall}
 dir="$cache/pjrt-cuda/$version"
 plugin="$dir/nvidia/pjrt_c_api_cuda_plugin.so"
-python=${PYTHON:-python3}
 bin=${HEIMDALL_BIN:-bin/heimdall}
+
+need_index() {
+	[ -n "$index" ] || {
+		log "no package index: set PIP_INDEX_URL (or install pip for python3, whose default index is used)"
+		exit 1
+	}
+}
 
 # wheels MODE DEST PIN...: resolve (MODE=resolve: print "pin -> file") or
 # download and verify (MODE=download, into DEST) the Linux x86-64 wheel of each pin.
@@ -213,6 +223,7 @@ dry)
 	exit 0
 	;;
 pins)
+	need_index
 	wheels resolve - "${pins[@]}"
 	exit 0
 	;;
@@ -284,6 +295,7 @@ fi
 tmp=$(mktemp -d "$cache/pjrt-cuda/.tmp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
+need_index
 log "downloading jax-cuda13-pjrt==$version and ${#nvidia_wheels[@]} NVIDIA wheels from $index"
 mkdir -p "$tmp/wheels"
 wheels download "$tmp/wheels" "${pins[@]}"
