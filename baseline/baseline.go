@@ -1,6 +1,7 @@
 // Package baseline is the classical localisation baseline the neural network
-// must beat: it estimates every receiver's received signal power from its IQ
-// recording and locates the transmitter from those powers alone, in two ways:
+// must beat, pure localisation maths: given every receiver's received power
+// (estimated from its IQ by dataset.PowerDB when sessions are loaded) it
+// locates the transmitter from those powers alone, in two ways:
 //
 //   - a power-weighted centroid of the receiver positions, and
 //   - a log-distance least-squares fit, P_i = P0 - 10 n log10(d_i), over the
@@ -23,6 +24,7 @@ import (
 	"slices"
 
 	"github.com/heimdall-sdr/trainer/geo"
+	"github.com/heimdall-sdr/trainer/stats"
 )
 
 // Errors summarises localisation errors in kilometres.
@@ -53,18 +55,10 @@ func Summarize(errKm []float64) Errors {
 	slices.Sort(v)
 	return Errors{
 		MeanKm:   sum / float64(len(v)),
-		MedianKm: percentile(v, 50),
-		P90Km:    percentile(v, 90),
+		MedianKm: stats.Percentile(v, 50),
+		P90Km:    stats.Percentile(v, 90),
 		N:        len(v),
 	}
-}
-
-// percentile of sorted v, p in [0, 100], with linear interpolation.
-func percentile(v []float64, p float64) float64 {
-	pos := p / 100 * float64(len(v)-1)
-	lo := int(math.Floor(pos))
-	hi := min(lo+1, len(v)-1)
-	return v[lo] + (pos-float64(lo))*(v[hi]-v[lo])
 }
 
 // Tuning of Locate, chosen on 1344 approved simulated sessions (default

@@ -2,15 +2,14 @@ package baseline
 
 import (
 	"context"
-	"errors"
 	"math"
-	"math/cmplx"
-	"math/rand/v2"
+	"path/filepath"
 	"testing"
 
+	"github.com/heimdall-sdr/trainer/dataset"
 	"github.com/heimdall-sdr/trainer/geo"
+	"github.com/heimdall-sdr/trainer/kernels"
 	"github.com/heimdall-sdr/trainer/sim"
-	"github.com/heimdall-sdr/trainer/storage"
 	"github.com/heimdall-sdr/trainer/storage/local"
 )
 
@@ -84,49 +83,36 @@ func TestLocateMissingReceivers(t *testing.T) {
 	}
 }
 
-func TestPowerEstimates(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	const n = 20000
-	const sig, noise = 0.1, 0.01 // powers: SNR 10 dB
-	iq := make([]complex64, n)
-	for i := range iq {
-		s := cmplx.Rect(math.Sqrt(sig), 0.3*float64(i))
-		w := complex(rng.NormFloat64(), rng.NormFloat64()) * complex(math.Sqrt(noise/2), 0)
-		iq[i] = complex64(s + w)
-	}
-	if got, want := TotalPowerDB(iq), 10*math.Log10(sig+noise); math.Abs(got-want) > 0.1 {
-		t.Errorf("TotalPowerDB = %.3f, want %.3f", got, want)
-	}
-	if got, want := SignalPowerDB(iq), 10*math.Log10(sig); math.Abs(got-want) > 0.1 {
-		t.Errorf("SignalPowerDB = %.3f, want %.3f", got, want)
-	}
-	if !math.IsInf(TotalPowerDB(nil), -1) || !math.IsInf(SignalPowerDB(nil), -1) {
-		t.Error("empty recordings must give -Inf")
-	}
-}
-
-func simulated(t *testing.T, sessions int) (*local.Store, sim.Options, sim.Summary) {
-	t.Helper()
+// TestLocateSimulated locates every approved simulated session, loaded by
+// dataset (the one session loader), with both methods.
+func TestLocateSimulated(t *testing.T) {
 	st, err := local.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	o := sim.DefaultOptions()
-	o.Sessions = sessions
+	o.Sessions = 100
 	sum, err := sim.Generate(context.Background(), st, o, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st, o, sum
-}
-
-func TestEvaluateSimulated(t *testing.T) {
-	st, o, sum := simulated(t, 100)
-	ctx := context.Background()
-	centroid, lsq, err := Evaluate(ctx, st, o.Prefix, nil)
+	dso := dataset.DefaultOptions()
+	dso.Prefix, dso.CacheDir = o.Prefix, filepath.Join(t.TempDir(), "cache")
+	ds, err := dataset.Load(context.Background(), st, kernels.DefaultMelConfig(), dso, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	R := len(ds.Receivers)
+	var ce, le []float64
+	for _, s := range []*dataset.Split{ds.Train, ds.Val} {
+		for i := 0; i < s.Len(); i++ {
+			c, l := Locate(s.PowerDB[i*R:(i+1)*R], ds.Receivers, s.Present[i*R:(i+1)*R])
+			lat, lon := float64(s.Y[2*i]), float64(s.Y[2*i+1])
+			ce = append(ce, geo.HaversineKm(lat, lon, c[0], c[1]))
+			le = append(le, geo.HaversineKm(lat, lon, l[0], l[1]))
+		}
+	}
+	centroid, lsq := Summarize(ce), Summarize(le)
 	t.Logf("%d approved sessions: centroid %+v; least squares %+v", sum.Approved, centroid, lsq)
 	if centroid.N != sum.Approved || lsq.N != sum.Approved {
 		t.Fatalf("evaluated %d/%d sessions, want the %d approved", centroid.N, lsq.N, sum.Approved)
@@ -139,30 +125,6 @@ func TestEvaluateSimulated(t *testing.T) {
 	}
 	if lsq.MedianKm >= centroid.MedianKm {
 		t.Errorf("least squares (median %.1f km) does not beat the centroid (%.1f km)", lsq.MedianKm, centroid.MedianKm)
-	}
-
-	// Explicit ids: the same result for the same sessions.
-	ids, err := ApprovedSessions(ctx, st, o.Prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c2, l2, err := Evaluate(ctx, st, o.Prefix, ids)
-	if err != nil || c2 != centroid || l2 != lsq {
-		t.Fatalf("explicit ids: %+v %+v %v, want %+v %+v", c2, l2, err, centroid, lsq)
-	}
-	res, err := Run(ctx, st, o.Prefix, ids[:3])
-	if err != nil || len(res) != 3 || res[0].SessionID != ids[0] || res[0].ReceiversPresent < 3 {
-		t.Fatalf("Run: %+v, %v", res, err)
-	}
-
-	_, _, err = Evaluate(ctx, st, o.Prefix, []string{"no-such-session"})
-	if !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("unknown session: %v, want ErrNotFound", err)
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if _, _, err := Evaluate(cctx, st, o.Prefix, ids); !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled: %v, want context.Canceled", err)
 	}
 }
 

@@ -5,7 +5,8 @@ import (
 	"math"
 	"math/bits"
 	"runtime"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/heimdall-sdr/trainer/geo"
 )
@@ -146,11 +147,10 @@ func FitFingerprint(train []Sample, receivers []geo.Receiver, o FingerprintOptio
 		errs[c] = make([]float64, n)
 	}
 	workers := max(1, min(runtime.GOMAXPROCS(0), n/256))
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(workers)
 	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			nb := make([]neighbour, 0, kmax)
 			for i := w; i < n; i += workers {
 				nb = f.nearest(f.powers[i*R:(i+1)*R], f.mask[i], kmax, i%o.Folds, o.Folds, nb[:0])
@@ -163,9 +163,10 @@ func FitFingerprint(train []Sample, receivers []geo.Receiver, o FingerprintOptio
 					errs[c][i] = geo.HaversineKm(f.lat[i], f.lon[i], lat, lon)
 				}
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // The workers return no error.
 	best := -1
 	for c, cd := range cands {
 		e := Summarize(errs[c])

@@ -21,6 +21,8 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/heimdall-sdr/trainer/onnx"
+	"github.com/heimdall-sdr/trainer/progress"
+	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/stats"
 )
 
@@ -78,50 +80,16 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Latency are the timings of one path at one batch size.
-type Latency struct {
-	Iterations int     `json:"iterations"`
-	P50ms      float64 `json:"p50_ms"`
-	P95ms      float64 `json:"p95_ms"`
-	P99ms      float64 `json:"p99_ms"`
-	Meanms     float64 `json:"mean_ms"`
-	// Throughput is samples per second (batch / mean latency).
-	Throughput float64 `json:"throughput_samples_per_s"`
-}
+// The report's parts are the run directory's bench record (rundir).
+type (
+	Latency = rundir.Latency
+	Row     = rundir.BenchRow
+	Machine = rundir.BenchMachine
+)
 
-// Row is one batch size.
-type Row struct {
-	Batch  int     `json:"batch"`
-	Native Latency `json:"native"`
-	ORT    Latency `json:"onnxruntime"`
-	// Speedup is native p50 / ORT p50 (> 1: ONNX Runtime is faster).
-	Speedup float64 `json:"speedup_native_over_ort"`
-}
-
-// Machine describes where the benchmark ran.
-type Machine struct {
-	CPU            string `json:"cpu"`
-	Cores          int    `json:"cores"`
-	OS             string `json:"os"`
-	GoVersion      string `json:"go_version"`
-	Backend        string `json:"gomlx_backend"`
-	ORTVersion     string `json:"onnxruntime_version"`
-	IntraOpThreads int    `json:"ort_intra_op_threads"`
-	GraphOpt       string `json:"ort_graph_optimization"`
-}
-
-// Report is a benchmark's result.
-type Report struct {
-	Model      string             `json:"model"`
-	Checkpoint string             `json:"checkpoint"`
-	InputShape [3]int             `json:"input_shape"`
-	Date       string             `json:"date"`
-	Machine    Machine            `json:"machine"`
-	Warmup     int                `json:"warmup"`
-	Parity     *onnx.ParityReport `json:"parity"`
-	Rows       []Row              `json:"rows"`
-	Command    string             `json:"command,omitempty"`
-}
+// Report is a benchmark's result: the rundir.BenchReport record with its
+// gate and its table, JSON and Markdown forms.
+type Report rundir.BenchReport
 
 // CPUModel reads the CPU model name from /proc/cpuinfo.
 func CPUModel() string {
@@ -168,14 +136,7 @@ func Run(native Runner, backend string, sess *onnx.Session, o Options) (*Report,
 
 	maxB := slices.Max(o.BatchSizes)
 	in := onnx.RandomInputs(shape, maxB, o.Seed)
-	var bar *progressbar.ProgressBar
-	if o.Progress != nil {
-		bar = progressbar.NewOptions(2*len(o.BatchSizes)*(o.Warmup+o.Iterations),
-			progressbar.OptionSetWriter(o.Progress), progressbar.OptionSetDescription("bench"),
-			progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(o.Progress) }))
-	}
+	bar := progress.New(o.Progress, int64(2*len(o.BatchSizes)*(o.Warmup+o.Iterations)), "bench", "")
 	ort := ortRunner{sess}
 	for _, b := range o.BatchSizes {
 		if b <= 0 {

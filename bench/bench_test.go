@@ -2,10 +2,8 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +13,10 @@ import (
 
 	"github.com/gomlx/compute"
 
+	"github.com/heimdall-sdr/trainer/internal/testenv"
+	"github.com/heimdall-sdr/trainer/internal/trainertest"
 	"github.com/heimdall-sdr/trainer/onnx"
+	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/stats"
 	"github.com/heimdall-sdr/trainer/trainer"
 )
@@ -55,32 +56,13 @@ var (
 
 func fixture(tb testing.TB) (*trainer.Model, *onnx.Session) {
 	tb.Helper()
-	if err := onnx.InitRuntime(); err != nil {
-		if os.Getenv("HEIMDALL_REQUIRE_ORT") != "" {
-			tb.Fatalf("ONNX Runtime required: %v", err)
-		}
-		tb.Skipf("ONNX Runtime not installed (run scripts/install-ort.sh): %v", err)
-	}
+	testenv.RequireORT(tb, onnx.InitRuntime())
 	fixOnce.Do(func() {
 		backend, err := compute.NewWithConfig("go")
 		if err != nil {
 			fixErr = err
 			return
 		}
-		shape := [3]int{7, 16, 8}
-		split := func(n int, seed uint64) trainer.Split {
-			r := rand.New(rand.NewPCG(seed, 1))
-			s := trainer.Split{X: make([]float32, n*7*16*8), Y: make([]float32, 2*n)}
-			for i := range s.X {
-				s.X[i] = float32(r.NormFloat64())
-			}
-			for i := range n {
-				s.Y[2*i], s.Y[2*i+1] = 45+float32(r.Float64()-0.5), 8+float32(r.Float64()-0.5)
-			}
-			return s
-		}
-		mc := trainer.DefaultModelConfig()
-		mc.Widths, mc.Depths, mc.HeadHidden, mc.HeadDropout = []int{4, 8}, []int{1, 1}, []int{16, 8}, []float64{0.1, 0.1}
 		tc := trainer.DefaultTrainConfig()
 		tc.Epochs, tc.BatchSize = 1, 8
 		dir, err := os.MkdirTemp("", "heimdall-bench-*")
@@ -89,8 +71,7 @@ func fixture(tb testing.TB) (*trainer.Model, *onnx.Session) {
 			return
 		}
 		run := filepath.Join(dir, "run")
-		if _, err := trainer.Train(context.Background(), backend, trainer.Data{Train: split(16, 1), Val: split(8, 2), InputShape: shape},
-			mc, tc, trainer.RunOptions{RunDir: run, NoPlots: true}); err != nil {
+		if _, err := trainertest.Train(backend, run, trainertest.TinyModel(), tc, 16, 8); err != nil {
 			fixErr = err
 			return
 		}
@@ -100,7 +81,7 @@ func fixture(tb testing.TB) (*trainer.Model, *onnx.Session) {
 		if _, fixErr = onnx.ExportRun(fixModel, run, onnx.ExportOptions{}); fixErr != nil {
 			return
 		}
-		fixSess, fixErr = onnx.NewSession(filepath.Join(run, onnx.ModelFile), onnx.SessionOptions{})
+		fixSess, fixErr = onnx.NewSession(filepath.Join(run, rundir.ModelFile), onnx.SessionOptions{})
 	})
 	if fixErr != nil {
 		tb.Fatal(fixErr)

@@ -14,6 +14,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -279,6 +280,42 @@ func (c Config) YAML() ([]byte, error) {
 		return nil, fmt.Errorf("config: render: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// Params returns every key ("section.key") with its value as text, secrets
+// redacted: the run parameters experiment tracking logs. Lists are JSON
+// ("[1,2]"), empty values "".
+func (c Config) Params() map[string]string {
+	out := map[string]string{}
+	walk(reflect.ValueOf(c), "", func(k string, fv reflect.Value, f reflect.StructField) {
+		out[k] = paramText(fv, f)
+	})
+	return out
+}
+
+func paramText(fv reflect.Value, f reflect.StructField) string {
+	if f.Tag.Get("redact") == "true" && !fv.IsZero() {
+		return "REDACTED"
+	}
+	switch fv.Kind() {
+	case reflect.String:
+		return fv.String()
+	case reflect.Pointer, reflect.Interface:
+		if fv.IsNil() {
+			return ""
+		}
+		return fmt.Sprint(fv.Elem().Interface())
+	case reflect.Slice, reflect.Array, reflect.Map:
+		if fv.Kind() != reflect.Array && fv.IsNil() {
+			fv = reflect.MakeSlice(reflect.SliceOf(fv.Type().Elem()), 0, 0)
+		}
+		b, err := json.Marshal(fv.Interface())
+		if err != nil {
+			return fmt.Sprint(fv.Interface())
+		}
+		return string(b)
+	}
+	return fmt.Sprint(fv.Interface())
 }
 
 // Keys returns every known key ("section.key") with its Go type.

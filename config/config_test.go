@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -182,5 +183,20 @@ func TestRunDevices(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "run.devices") {
 			t.Errorf("run.devices=%q: err = %v, want one naming run.devices", v, err)
 		}
+	}
+}
+
+func TestParams(t *testing.T) {
+	c := Default()
+	c.Store.SecretKey = "s3cret"
+	p := c.Params()
+	if len(p) != len(Keys()) {
+		t.Errorf("Params has %d keys, Keys %d", len(p), len(Keys()))
+	}
+	if p["store.secret_key"] != "REDACTED" || p["store.access_key"] != "" {
+		t.Errorf("secrets: secret_key %q access_key %q, want REDACTED and \"\"", p["store.secret_key"], p["store.access_key"])
+	}
+	if want := strconv.Itoa(c.Train.BatchSize); p["train.batch_size"] != want {
+		t.Errorf("train.batch_size = %q, want %q", p["train.batch_size"], want)
 	}
 }

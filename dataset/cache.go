@@ -15,6 +15,7 @@ import (
 	"github.com/heimdall-sdr/trainer/kernels"
 	"github.com/heimdall-sdr/trainer/npy"
 	"github.com/heimdall-sdr/trainer/storage"
+	"github.com/heimdall-sdr/trainer/storage/local"
 )
 
 // The feature cache keeps one file per session under
@@ -130,19 +131,7 @@ func (c *cache) put(key string, e cacheEntry) error {
 	buf.Write(w[:4])
 
 	dst := c.path(key)
-	tmp, err := os.CreateTemp(c.dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
+	return local.WriteFile(dst, buf.Bytes())
 }
 
 // readIQ reads one receiver's recording and rejects non-finite samples.

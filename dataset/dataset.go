@@ -24,10 +24,11 @@ import (
 	"sync"
 
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/sync/errgroup"
 
-	"github.com/heimdall-sdr/trainer/baseline"
 	"github.com/heimdall-sdr/trainer/geo"
 	"github.com/heimdall-sdr/trainer/kernels"
+	"github.com/heimdall-sdr/trainer/progress"
 	"github.com/heimdall-sdr/trainer/session"
 	"github.com/heimdall-sdr/trainer/storage"
 )
@@ -223,8 +224,8 @@ type loaded struct {
 }
 
 // Load reads, featurises and splits the approved sessions of st.
-// progress receives a progress bar (nil for none).
-func Load(ctx context.Context, st storage.Store, feat kernels.MelConfig, o Options, progress io.Writer) (*Dataset, error) {
+// progressOut receives a progress bar (nil for none).
+func Load(ctx context.Context, st storage.Store, feat kernels.MelConfig, o Options, progressOut io.Writer) (*Dataset, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -239,97 +240,18 @@ func Load(ctx context.Context, st storage.Store, feat kernels.MelConfig, o Optio
 		return nil, fmt.Errorf("dataset: no sessions under %q in %s (run `heimdall simulate` or point store/dataset.prefix at your recordings)", o.Prefix, st)
 	}
 	rep := Report{Listed: len(ids), NotApproved: map[string]int{}, SkipReasons: map[string]int{}}
-
-	// Read every session.json first: approval status and labels.
-	infos := make(map[string]rawInfo, len(ids))
-	var approved []string
-	for _, id := range ids {
-		info, err := readInfo(ctx, st, o.Prefix, id)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			if errors.Is(err, storage.ErrUnavailable) {
-				return nil, fmt.Errorf("dataset: %w", err)
-			}
-			var se *sessionError
-			reason := "unreadable session.json"
-			if errors.As(err, &se) {
-				reason = se.reason
-			}
-			rep.Approved++ // cannot tell; count as a failed candidate
-			rep.Skipped++
-			rep.SkipReasons[reason]++
-			addExample(&rep, id, err)
-			continue
-		}
-		if info.ApprovalStatus != session.Approved {
-			st := info.ApprovalStatus
-			if st == "" {
-				st = "(none)"
-			}
-			rep.NotApproved[st]++
-			continue
-		}
-		rep.Approved++
-		infos[id] = info
-		approved = append(approved, id)
+	approved, infos, err := readApproved(ctx, st, o.Prefix, ids, &rep)
+	if err != nil {
+		return nil, err
 	}
 	if o.MaxSessions > 0 && len(approved) > o.MaxSessions {
 		approved = approved[:o.MaxSessions]
 	}
-
 	cache, err := newCache(o.CacheDir, feat)
 	if err != nil {
 		return nil, err
 	}
-	workers := o.Workers
-	if workers == 0 {
-		workers = runtime.NumCPU()
-	}
-	var bar *progressbar.ProgressBar
-	if progress != nil {
-		bar = progressbar.NewOptions(len(approved),
-			progressbar.OptionSetWriter(progress),
-			progressbar.OptionSetDescription("features"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("sessions"),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(200_000_000),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(progress) }),
-		)
-	}
-
-	ex := newExtractors(feat)
-	results := make([]*loaded, len(approved))
-	errs := make([]error, len(approved))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				results[i], errs[i] = loadSession(ctx, st, o, feat, ex, cache, approved[i], infos[approved[i]])
-				if bar != nil {
-					_ = bar.Add(1)
-				}
-			}
-		}()
-	}
-feed:
-	for i := range approved {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
+	results, errs := loadSessions(ctx, st, o, feat, cache, approved, infos, progress.New(progressOut, int64(len(approved)), "features", "sessions"))
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("dataset: loading interrupted: %w", err)
 	}
@@ -340,14 +262,7 @@ feed:
 			return nil, fmt.Errorf("dataset: session %s: %w (nothing was trained; rerun when the store is reachable — the feature cache keeps what loaded)", approved[i], errs[i])
 		}
 		if errs[i] != nil {
-			var se *sessionError
-			reason := "error"
-			if errors.As(errs[i], &se) {
-				reason = se.reason
-			}
-			rep.Skipped++
-			rep.SkipReasons[reason]++
-			addExample(&rep, approved[i], errs[i])
+			rep.skip(approved[i], errs[i], "error")
 			continue
 		}
 		good = append(good, r)
@@ -367,17 +282,91 @@ feed:
 	}
 
 	train, val := split(good, o.ValidationSplit, o.SplitSeed)
-	ds := &Dataset{
-		Receivers:  geo.Receivers,
-		NMels:      feat.NMels,
-		Frames:     feat.Frames,
-		Report:     rep,
-		FeatureKey: feat.Key(),
+	return &Dataset{
+		Receivers:    geo.Receivers,
+		NMels:        feat.NMels,
+		Frames:       feat.Frames,
+		Report:       rep,
+		FeatureKey:   feat.Key(),
+		SampleRateHz: good[0].sr,
+		Train:        assemble(train, len(geo.Receivers)),
+		Val:          assemble(val, len(geo.Receivers)),
+	}, nil
+}
+
+// readApproved reads every session.json (approval status and labels) and
+// returns the approved ids with their info, counting the others in rep.
+func readApproved(ctx context.Context, st storage.Store, prefix string, ids []string, rep *Report) ([]string, map[string]rawInfo, error) {
+	infos := make(map[string]rawInfo, len(ids))
+	var approved []string
+	for _, id := range ids {
+		info, err := readInfo(ctx, st, prefix, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			if errors.Is(err, storage.ErrUnavailable) {
+				return nil, nil, fmt.Errorf("dataset: %w", err)
+			}
+			rep.Approved++ // cannot tell; count as a failed candidate
+			rep.skip(id, err, "unreadable session.json")
+			continue
+		}
+		if info.ApprovalStatus != session.Approved {
+			status := info.ApprovalStatus
+			if status == "" {
+				status = "(none)"
+			}
+			rep.NotApproved[status]++
+			continue
+		}
+		rep.Approved++
+		infos[id] = info
+		approved = append(approved, id)
 	}
-	ds.SampleRateHz = good[0].sr
-	ds.Train = assemble(train, len(geo.Receivers))
-	ds.Val = assemble(val, len(geo.Receivers))
-	return ds, nil
+	return approved, infos, nil
+}
+
+// loadSessions featurises the approved sessions with o.Workers workers
+// (0: one per CPU); results[i] or errs[i] is set for every session loaded
+// before ctx ended.
+func loadSessions(ctx context.Context, st storage.Store, o Options, feat kernels.MelConfig, c *cache, approved []string, infos map[string]rawInfo, bar *progressbar.ProgressBar) ([]*loaded, []error) {
+	workers := o.Workers
+	if workers == 0 {
+		workers = runtime.NumCPU()
+	}
+	ex := newExtractors(feat)
+	results := make([]*loaded, len(approved))
+	errs := make([]error, len(approved))
+	var g errgroup.Group
+	g.SetLimit(workers)
+	for i, id := range approved {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			results[i], errs[i] = loadSession(ctx, st, o, feat, ex, c, id, infos[id])
+			if bar != nil {
+				_ = bar.Add(1)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // Per-session errors are in errs.
+	return results, errs
+}
+
+// skip counts session id as skipped for err's reason (a *sessionError's,
+// else fallback) and keeps it as an example.
+func (rep *Report) skip(id string, err error, fallback string) {
+	reason := fallback
+	var se *sessionError
+	if errors.As(err, &se) {
+		reason = se.reason
+	}
+	rep.Skipped++
+	rep.SkipReasons[reason]++
+	addExample(rep, id, err)
 }
 
 func addExample(rep *Report, id string, err error) {
@@ -507,7 +496,7 @@ func loadSession(ctx context.Context, st storage.Store, o Options, feat kernels.
 		if err := e.Features(iq, res.x[r*perCh:(r+1)*perCh]); err != nil {
 			return nil, fail("feature error", "%s: %w", session.IQKey(o.Prefix, id, rc.ID), err)
 		}
-		res.power[r] = baseline.PowerDB(iq)
+		res.power[r] = PowerDB(iq)
 		res.present[r] = true
 		res.sr = sr
 	}

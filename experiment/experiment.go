@@ -13,12 +13,15 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/gomlx/compute"
+
 	"github.com/heimdall-sdr/trainer/backend"
 	"github.com/heimdall-sdr/trainer/baseline"
 	"github.com/heimdall-sdr/trainer/config"
 	"github.com/heimdall-sdr/trainer/dataset"
 	"github.com/heimdall-sdr/trainer/geo"
 	"github.com/heimdall-sdr/trainer/onnx"
+	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/sim"
 	"github.com/heimdall-sdr/trainer/storage"
 	"github.com/heimdall-sdr/trainer/storage/local"
@@ -199,46 +202,52 @@ func Train(ctx context.Context, cfg config.Config, o TrainOptions) (*TrainResult
 		return nil, err
 	}
 
+	res, err := trainExportPublish(ctx, cfg, be, spec, runDir, ds, brep, bases, tk.onEpoch, o, logw)
+	res.Tracking = tk.finish(ctx, res, err) // The run's end status follows err.
+	return res, err
+}
+
+// trainExportPublish trains into runDir, then exports (export.enabled) and
+// publishes (store.kind s3 and store.publish) the model; the result says
+// how far it got.
+func trainExportPublish(ctx context.Context, cfg config.Config, backend compute.Backend, spec, runDir string, ds *dataset.Dataset,
+	brep BaselineReport, bases []trainer.Baseline, onEpoch func(trainer.EpochMetrics) error, o TrainOptions, logw io.Writer) (*TrainResult, error) {
 	data := trainer.Data{
 		Train:        trainer.Split{X: ds.Train.X, Y: ds.Train.Y, IDs: ds.Train.IDs},
 		Val:          trainer.Split{X: ds.Val.X, Y: ds.Val.Y, IDs: ds.Val.IDs},
 		ValBaselines: bases,
 		InputShape:   [3]int{len(ds.Receivers), ds.NMels, ds.Frames},
 	}
-	sum, err := trainer.Train(ctx, be, data, cfg.Model, cfg.Train, trainer.RunOptions{
+	sum, err := trainer.Train(ctx, backend, data, cfg.Model, cfg.Train, trainer.RunOptions{
 		RunDir:   runDir,
 		Resume:   o.ResumeDir != "",
 		Progress: o.Progress,
 		Log:      logw,
-		OnEpoch:  tk.onEpoch,
+		OnEpoch:  onEpoch,
 		Devices:  cfg.Run.Devices,
 	})
 	res := &TrainResult{RunDir: runDir, Backend: spec, Summary: sum, Baseline: brep, Dataset: ds.Report}
 	if err != nil {
-		res.Tracking = tk.finish(ctx, res, err)
 		return res, fmt.Errorf("train (run directory %s): %w", runDir, err)
 	}
 	if cfg.Export.Enabled {
-		exp, err := exportTrained(cfg, be, spec, runDir, ds, logw)
+		exp, err := exportTrained(cfg, backend, spec, runDir, ds, logw)
 		res.Export = exp
 		if errors.Is(err, onnx.ErrNoRuntime) {
 			// Training succeeded; the export needs the ORT library.
 			fmt.Fprintf(logw, "WARNING: ONNX export skipped: %v\n  then run: heimdall export %s\n", err, runDir)
 		} else if err != nil {
-			res.Tracking = tk.finish(ctx, res, err)
 			return res, fmt.Errorf("export (run directory %s): %w", runDir, err)
 		}
 	}
 	if res.Export != nil && cfg.Store.Kind == "s3" && cfg.Store.Publish {
 		pub, err := Publish(ctx, cfg, runDir)
 		if err != nil {
-			res.Tracking = tk.finish(ctx, res, err)
 			return res, fmt.Errorf("publish (run directory %s): %w", runDir, err)
 		}
 		res.Published = &pub
 		fmt.Fprintf(logw, "published: s3://%s/%s (sha256 %s, %d bytes)\n", cfg.Store.ModelsBucket, pub.Key, pub.SHA256, pub.Size)
 	}
-	res.Tracking = tk.finish(ctx, res, nil)
 	return res, nil
 }
 
@@ -248,12 +257,10 @@ func writeRunFiles(dir string, cfg config.Config, ds *dataset.Dataset, b Baselin
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "config.yaml"), y); err != nil {
+	if err := rundir.WriteFile(dir, rundir.ConfigFile, y); err != nil {
 		return err
 	}
 	rep := fmt.Sprintf("backend: %s\nfeature_key: %s\nsample_rate_hz: %g\ntrain_sessions: %d\nval_sessions: %d\n%s\nbaseline_val: centroid %+v, least_squares %+v\n",
 		backend, ds.FeatureKey, ds.SampleRateHz, ds.Train.Len(), ds.Val.Len(), ds.Report, b.Centroid, b.LeastSquares)
-	return writeFileAtomic(filepath.Join(dir, "dataset.txt"), []byte(rep))
+	return rundir.WriteFile(dir, rundir.DatasetFile, []byte(rep))
 }
-
-func writeFileAtomic(path string, b []byte) error { return local.WriteFile(path, b) }

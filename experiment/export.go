@@ -1,9 +1,7 @@
 package experiment
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +17,7 @@ import (
 	"github.com/heimdall-sdr/trainer/dataset"
 	"github.com/heimdall-sdr/trainer/geo"
 	"github.com/heimdall-sdr/trainer/onnx"
+	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/storage"
 	"github.com/heimdall-sdr/trainer/storage/local"
 	"github.com/heimdall-sdr/trainer/trainer"
@@ -35,11 +34,11 @@ type ExportOptions struct {
 }
 
 // RunConfig loads the resolved configuration saved in a run directory
-// (RUN_DIR/config.yaml), with --set style overrides applied on top.
+// (rundir.ConfigFile), with --set style overrides applied on top.
 func RunConfig(runDir string, set []string) (config.Config, error) {
-	path := filepath.Join(runDir, "config.yaml")
+	path := rundir.Path(runDir, rundir.ConfigFile)
 	if _, err := os.Stat(path); err != nil {
-		return config.Config{}, fmt.Errorf("run directory %s: no config.yaml (not a heimdall run directory?)", runDir)
+		return config.Config{}, fmt.Errorf("run directory %s: no %s (not a heimdall run directory?)", runDir, rundir.ConfigFile)
 	}
 	return config.Load(config.Options{File: path, Set: set})
 }
@@ -116,16 +115,14 @@ func exportTrained(cfg config.Config, backend compute.Backend, spec, runDir stri
 	return res, err
 }
 
-// BenchFile is the short inference benchmark written after every export.
-const BenchFile = "bench.json"
-
 // benchAfterExport measures the exported model's inference latency against
 // the native GoMLX model (batch 1 and 32, a few runs each: seconds), writes
-// RUN_DIR/bench.json and adds the figures to model.json as
-// "inference_metrics", so they travel with the published model. For careful
+// the run's bench record and puts the figures into the model card's
+// inference metrics, so they travel with the published model. For careful
 // figures use `heimdall bench`.
 func benchAfterExport(cfg config.Config, m *trainer.Model, spec, runDir string, logw io.Writer) error {
-	sess, err := onnx.NewSession(filepath.Join(runDir, onnx.ModelFile), cfg.Export.SessionOptions())
+	modelPath := rundir.Path(runDir, rundir.ModelFile)
+	sess, err := onnx.NewSession(modelPath, cfg.Export.SessionOptions())
 	if err != nil {
 		return err
 	}
@@ -136,64 +133,29 @@ func benchAfterExport(cfg config.Config, m *trainer.Model, spec, runDir string, 
 	if err != nil {
 		return err
 	}
-	rep.Model, rep.Checkpoint = filepath.Join(runDir, onnx.ModelFile), m.Checkpoint
-	var buf bytes.Buffer
-	if err := rep.WriteJSON(&buf); err != nil {
-		return err
-	}
-	if err := writeFileAtomic(filepath.Join(runDir, BenchFile), buf.Bytes()); err != nil {
-		return err
-	}
-	metaPath := filepath.Join(runDir, "model.json")
-	b, err := os.ReadFile(metaPath)
-	if err != nil {
-		return err
-	}
-	var meta map[string]any
-	if err := json.Unmarshal(b, &meta); err != nil {
-		return fmt.Errorf("parse %s: %w", metaPath, err)
-	}
-	meta["inference_metrics"] = map[string]any{
-		"date": rep.Date, "machine": rep.Machine, "rows": rep.Rows,
-		"note": "short run after export (10 iterations); see heimdall bench for careful figures",
-	}
-	out, err := json.MarshalIndent(meta, "", "  ")
-	if err != nil {
+	rep.Model, rep.Checkpoint = modelPath, m.Checkpoint
+	if err := rundir.WriteBench(runDir, (*rundir.BenchReport)(rep)); err != nil {
 		return err
 	}
 	for _, r := range rep.Rows {
 		fmt.Fprintf(logw, "latency batch %d: native p50 %.2f ms, ONNX Runtime p50 %.2f ms (%.2fx)\n", r.Batch, r.Native.P50ms, r.ORT.P50ms, r.Speedup)
 	}
-	return writeFileAtomic(metaPath, append(out, '\n'))
-}
-
-// addParityToSummary records the parity figures in RUN_DIR/summary.json
-// (key "onnx_parity"), when the summary exists.
-func addParityToSummary(runDir string, p *onnx.ParityReport) error {
-	return updateSummary(runDir, func(m map[string]any) { m["onnx_parity"] = p })
-}
-
-// updateSummary applies edit to RUN_DIR/summary.json and writes it back
-// atomically; a run without a summary (training failed) is left alone.
-func updateSummary(runDir string, edit func(map[string]any)) error {
-	path := filepath.Join(runDir, trainer.SummaryFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	return rundir.UpdateModelCard(runDir, func(mc *rundir.ModelCard) error {
+		mc.InferenceMetrics = &rundir.InferenceMetrics{
+			Date: rep.Date, Machine: &rep.Machine, Rows: rep.Rows,
+			Note: "short run after export (10 iterations); see heimdall bench for careful figures",
+		}
 		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return fmt.Errorf("parse %s: %w", path, err)
-	}
-	edit(m)
-	out, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", path, err)
-	}
-	return writeFileAtomic(path, append(out, '\n'))
+	})
+}
+
+// addParityToSummary records the parity figures in the run's summary
+// (onnx_parity), when the summary exists.
+func addParityToSummary(runDir string, p *onnx.ParityReport) error {
+	return rundir.UpdateSummary(runDir, func(s *rundir.Summary) error {
+		s.OnnxParity = p
+		return nil
+	})
 }
 
 // ValidationInputs loads the dataset cfg describes and returns its
@@ -253,7 +215,7 @@ type PredictOptions struct {
 func Predict(ctx context.Context, cfg config.Config, o PredictOptions) (*Prediction, error) {
 	path := o.Model
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		path = filepath.Join(path, onnx.ModelFile)
+		path = rundir.Path(path, rundir.ModelFile)
 	}
 	mp, _, err := onnx.ReadModel(path)
 	if err != nil {

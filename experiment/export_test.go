@@ -12,18 +12,15 @@ import (
 	"github.com/heimdall-sdr/trainer/backend"
 	"github.com/heimdall-sdr/trainer/dataset"
 	"github.com/heimdall-sdr/trainer/geo"
+	"github.com/heimdall-sdr/trainer/internal/testenv"
 	"github.com/heimdall-sdr/trainer/onnx"
+	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/trainer"
 )
 
 func needORT(t *testing.T) {
 	t.Helper()
-	if err := onnx.InitRuntime(); err != nil {
-		if os.Getenv("HEIMDALL_REQUIRE_ORT") != "" {
-			t.Fatalf("ONNX Runtime required: %v", err)
-		}
-		t.Skipf("ONNX Runtime not installed (run scripts/install-ort.sh; make test installs it): %v", err)
-	}
+	testenv.RequireORT(t, onnx.InitRuntime())
 }
 
 // TestTrainExportsAndPredicts: train writes model.onnx with passing parity;
@@ -41,13 +38,13 @@ func TestTrainExportsAndPredicts(t *testing.T) {
 		t.Fatalf("no passing export after train:\n%s", log.String())
 	}
 	t.Log("\n" + res.Export.Parity.String())
-	for _, f := range []string{onnx.ModelFile, onnx.MetaFile, onnx.ParityFile} {
+	for _, f := range []string{rundir.ModelFile, rundir.ModelCardFile, rundir.ParityFile} {
 		if _, err := os.Stat(filepath.Join(res.RunDir, f)); err != nil {
 			t.Errorf("run directory lacks %s: %v", f, err)
 		}
 	}
 	var sum map[string]any
-	b, _ := os.ReadFile(filepath.Join(res.RunDir, trainer.SummaryFile))
+	b, _ := os.ReadFile(filepath.Join(res.RunDir, rundir.SummaryFile))
 	if err := json.Unmarshal(b, &sum); err != nil || sum["onnx_parity"] == nil {
 		t.Errorf("summary.json lacks onnx_parity (%v)", err)
 	}

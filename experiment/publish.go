@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/heimdall-sdr/trainer/config"
+	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/storage"
+	"github.com/heimdall-sdr/trainer/storage/local"
 )
 
 // ModelPrefix is where published models live in the models bucket.
@@ -37,7 +39,7 @@ type Published struct {
 // as models/localization/v{YYYYMMDD_HHMMSS}.onnx (UTC) with object metadata
 // export-date, model-type=localization-net, format=onnx, file-size and
 // sha256, re-downloads it to verify the SHA-256, then uploads
-// RUN_DIR/model.json, extended with the object's key, size, SHA-256 and
+// the run's model card, extended with the object's key, size, SHA-256 and
 // publish time, beside it as {version}.json. Neither object ever overwrites
 // an existing version; the bucket is created if missing (store.create_bucket).
 func Publish(ctx context.Context, cfg config.Config, runDir string) (Published, error) {
@@ -45,17 +47,13 @@ func Publish(ctx context.Context, cfg config.Config, runDir string) (Published, 
 }
 
 func publishAt(ctx context.Context, cfg config.Config, runDir string, now time.Time) (Published, error) {
-	modelPath := filepath.Join(runDir, "model.onnx")
+	modelPath := rundir.Path(runDir, rundir.ModelFile)
 	if _, err := os.Stat(modelPath); err != nil {
 		return Published{}, fmt.Errorf("publish: %w (export the run's model first)", err)
 	}
-	var meta map[string]any
-	b, err := os.ReadFile(filepath.Join(runDir, "model.json"))
+	card, err := rundir.ReadModelCard(runDir)
 	if err != nil {
-		return Published{}, fmt.Errorf("publish: %w (export writes model.json beside model.onnx)", err)
-	}
-	if err := json.Unmarshal(b, &meta); err != nil {
-		return Published{}, fmt.Errorf("publish: parse %s: %w", filepath.Join(runDir, "model.json"), err)
+		return Published{}, fmt.Errorf("publish: %w (the export writes the model card beside the model)", err)
 	}
 	st, err := OpenModelStore(cfg)
 	if err != nil {
@@ -63,7 +61,7 @@ func publishAt(ctx context.Context, cfg config.Config, runDir string, now time.T
 	}
 	version := "v" + now.Format("20060102_150405")
 	p := Published{Version: version, Key: ModelPrefix + version + ".onnx", MetadataKey: ModelPrefix + version + ".json", Time: now, Store: st.String()}
-	exportDate, _ := meta["export_date"].(string)
+	exportDate := card.ExportDate
 	if exportDate == "" {
 		exportDate = now.Format(time.RFC3339)
 	}
@@ -80,10 +78,8 @@ func publishAt(ctx context.Context, cfg config.Config, runDir string, now time.T
 		return Published{}, fmt.Errorf("publish: %w", err)
 	}
 	p.SHA256, p.Size = sum, oi.Size
-	meta["object_key"] = p.Key
-	meta["sha256"] = sum
-	meta["size"] = p.Size
-	meta["published_at"] = now.Format(time.RFC3339)
+	card.SHA256 = sum
+	meta := publishedCard{ModelCard: card, ObjectKey: p.Key, Size: p.Size, PublishedAt: now.Format(time.RFC3339)}
 	mb, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {
 		return Published{}, fmt.Errorf("publish: %w", err)
@@ -95,6 +91,15 @@ func publishAt(ctx context.Context, cfg config.Config, runDir string, now time.T
 		return Published{}, fmt.Errorf("publish metadata to %s: %w", st, err)
 	}
 	return p, nil
+}
+
+// publishedCard is the model card as published beside the model: with the
+// object's key, size and publish time (and its SHA-256 in the card).
+type publishedCard struct {
+	*rundir.ModelCard
+	ObjectKey   string `json:"object_key"`
+	Size        int64  `json:"size"`
+	PublishedAt string `json:"published_at"`
 }
 
 // ModelVersion is one listed model.
@@ -179,21 +184,10 @@ func download(ctx context.Context, st storage.Store, key, path string) (string, 
 		return "", 0, err
 	}
 	defer rc.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return "", 0, err
-	}
-	defer os.Remove(tmp.Name())
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), rc)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	n, err := local.WriteFrom(path, io.TeeReader(rc, h))
 	if err != nil {
-		return "", n, fmt.Errorf("download %s to %s: %w", key, path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", n, err
+		return "", n, fmt.Errorf("download %s: %w", key, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/heimdall-sdr/trainer/config"
 	"github.com/heimdall-sdr/trainer/dataset"
+	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/storage"
 	"github.com/heimdall-sdr/trainer/storage/s3"
 	"github.com/heimdall-sdr/trainer/storage/s3/s3test"
@@ -249,7 +250,7 @@ func TestTrainFromS3Publishes(t *testing.T) {
 			t.Errorf("published metadata lacks %q", k)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(res.RunDir, BenchFile)); err != nil {
-		t.Errorf("no %s after export: %v", BenchFile, err)
+	if _, err := os.Stat(filepath.Join(res.RunDir, rundir.BenchFile)); err != nil {
+		t.Errorf("no %s after export: %v", rundir.BenchFile, err)
 	}
 }

@@ -15,10 +15,9 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/heimdall-sdr/trainer/config"
 	"github.com/heimdall-sdr/trainer/dataset"
+	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/tracking"
 	"github.com/heimdall-sdr/trainer/trainer"
 )
@@ -62,11 +61,7 @@ func startTracking(ctx context.Context, cfg config.Config, runDir string, ds *da
 		return nil, fmt.Errorf("tracking: %w", err)
 	}
 	t := &trackedRun{tr: tr, cfg: cfg, runDir: runDir, logw: logw}
-	params, err := runParams(cfg, ds)
-	if err != nil {
-		return nil, err
-	}
-	t.check(tr.LogParams(ctx, params))
+	t.check(tr.LogParams(ctx, runParams(cfg, ds)))
 	if uri == "" {
 		fmt.Fprintf(logw, "tracking: local, in %s (set HEIMDALL_MLFLOW_TRACKING_URI or --tracking-uri for MLflow)\n", filepath.Join(runDir, tracking.Dir))
 	} else if r := tr.Report(); r.Failed {
@@ -127,7 +122,7 @@ func asFloat(v any) float64 {
 
 // finish logs the run's artifacts, registers the exported model (when
 // RUN_DIR/model.onnx exists), ends the run with the status trainErr implies
-// and reports where everything went (log and RUN_DIR/summary.json).
+// and reports where everything went (log and the run summary).
 func (t *trackedRun) finish(ctx context.Context, res *TrainResult, trainErr error) *tracking.Report {
 	status := tracking.StatusFinished
 	switch {
@@ -179,27 +174,24 @@ func (t *trackedRun) finish(ctx context.Context, res *TrainResult, trainErr erro
 // registerModel registers RUN_DIR/model.onnx (logged as model/model.onnx)
 // as a new version of tracking.registered_model.
 func (t *trackedRun) registerModel(ctx context.Context, res *TrainResult) {
-	onnxPath := filepath.Join(t.runDir, "model.onnx")
+	onnxPath := rundir.Path(t.runDir, rundir.ModelFile)
 	st, err := os.Stat(onnxPath)
 	if err != nil {
 		return
 	}
 	tags := map[string]string{"framework": "gomlx", "format": "onnx", "output_count": "2"}
-	var meta map[string]any
-	if b, err := os.ReadFile(filepath.Join(t.runDir, "model.json")); err == nil && json.Unmarshal(b, &meta) == nil {
-		if v, ok := meta["input_shape"]; ok {
-			b, _ := json.Marshal(v)
+	if mc, err := rundir.ReadModelCard(t.runDir); err == nil {
+		if mc.InputShape != nil {
+			b, _ := json.Marshal(mc.InputShape)
 			tags["input_shape"] = string(b)
 		}
-		if v, ok := meta["opset"]; ok {
-			tags["opset"] = fmt.Sprint(v)
-		}
-		if v, ok := meta["sha256"].(string); ok {
-			tags["sha256"] = v
+		tags["opset"] = strconv.Itoa(mc.Opset)
+		if mc.SHA256 != "" {
+			tags["sha256"] = mc.SHA256
 		}
 	}
 	if _, ok := tags["input_shape"]; !ok {
-		if b, err := os.ReadFile(filepath.Join(t.runDir, trainer.ConfigFile)); err == nil {
+		if b, err := os.ReadFile(rundir.Path(t.runDir, rundir.RunConfigFile)); err == nil {
 			var rc trainer.RunConfig
 			if json.Unmarshal(b, &rc) == nil {
 				tags["input_shape"] = fmt.Sprintf("[-1, %d, %d, %d]", rc.InputShape[0], rc.InputShape[1], rc.InputShape[2])
@@ -238,22 +230,22 @@ func runArtifacts(runDir string, res *TrainResult) []artifact {
 			out = append(out, artifact{filepath.Join(runDir, rel), path})
 		}
 	}
-	for _, f := range []string{"config.yaml", trainer.ConfigFile, "dataset.txt", trainer.MetricsFile, trainer.SummaryFile} {
+	for _, f := range []string{rundir.ConfigFile, rundir.RunConfigFile, rundir.DatasetFile, rundir.MetricsFile, rundir.SummaryFile} {
 		add(f, f)
 	}
-	plots, _ := filepath.Glob(filepath.Join(runDir, trainer.PlotsDir, "*.png"))
+	plots, _ := filepath.Glob(filepath.Join(runDir, rundir.PlotsDir, "*.png"))
 	for _, p := range plots {
-		add(filepath.Join(trainer.PlotsDir, filepath.Base(p)), trainer.PlotsDir+"/"+filepath.Base(p))
+		add(filepath.Join(rundir.PlotsDir, filepath.Base(p)), rundir.PlotsDir+"/"+filepath.Base(p))
 	}
-	add(filepath.Join(trainer.CheckpointsDir, trainer.IndexFile), trainer.CheckpointsDir+"/"+trainer.IndexFile)
+	add(filepath.Join(rundir.CheckpointsDir, rundir.IndexFile), rundir.CheckpointsDir+"/"+rundir.IndexFile)
 	if res != nil && res.Summary != nil && res.Summary.BestCheckpoint != "" {
-		files, _ := filepath.Glob(filepath.Join(runDir, trainer.CheckpointsDir, res.Summary.BestCheckpoint+"*"))
+		files, _ := filepath.Glob(filepath.Join(runDir, rundir.CheckpointsDir, res.Summary.BestCheckpoint+"*"))
 		for _, f := range files {
-			add(filepath.Join(trainer.CheckpointsDir, filepath.Base(f)), trainer.CheckpointsDir+"/"+filepath.Base(f))
+			add(filepath.Join(rundir.CheckpointsDir, filepath.Base(f)), rundir.CheckpointsDir+"/"+filepath.Base(f))
 		}
 	}
-	add("model.onnx", "model/model.onnx")
-	add("model.json", "model/model.json")
+	add(rundir.ModelFile, "model/"+rundir.ModelFile)
+	add(rundir.ModelCardFile, "model/"+rundir.ModelCardFile)
 	for _, pat := range []string{"bench*.json", "bench*.md"} {
 		files, _ := filepath.Glob(filepath.Join(runDir, pat))
 		for _, f := range files {
@@ -265,39 +257,8 @@ func runArtifacts(runDir string, res *TrainResult) []artifact {
 
 // runParams are the resolved config values (section.key) plus the
 // headline names the original pipeline logged.
-func runParams(cfg config.Config, ds *dataset.Dataset) (map[string]string, error) {
-	y, err := cfg.YAML() // Secrets are redacted.
-	if err != nil {
-		return nil, err
-	}
-	var tree map[string]any
-	if err := yaml.Unmarshal(y, &tree); err != nil {
-		return nil, fmt.Errorf("tracking: params: %w", err)
-	}
-	p := map[string]string{}
-	var flatten func(prefix string, v any)
-	flatten = func(prefix string, v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			for k, x := range v {
-				key := k
-				if prefix != "" {
-					key = prefix + "." + k
-				}
-				flatten(key, x)
-			}
-		case nil:
-			p[prefix] = ""
-		case string:
-			p[prefix] = v
-		case []any:
-			b, _ := json.Marshal(v)
-			p[prefix] = string(b)
-		default:
-			p[prefix] = fmt.Sprint(v)
-		}
-	}
-	flatten("", tree)
+func runParams(cfg config.Config, ds *dataset.Dataset) map[string]string {
+	p := cfg.Params() // Secrets are redacted.
 	delete(p, "tracking.uri")
 
 	widths, depths, stemStride := cfg.Model.Backbone()
@@ -327,7 +288,7 @@ func runParams(cfg config.Config, ds *dataset.Dataset) (map[string]string, error
 		p["dataset_approved"] = strconv.Itoa(ds.Report.Approved)
 		p["dataset_skipped"] = strconv.Itoa(ds.Report.Skipped)
 	}
-	return p, nil
+	return p
 }
 
 // gitCommit is the HEAD commit of the working directory's repository, or "".
@@ -341,14 +302,17 @@ func gitCommit(ctx context.Context) string {
 	return strings.TrimSpace(string(out))
 }
 
-// addTrackingToSummary records the tracking report in RUN_DIR/summary.json
-// (key "tracking"), when the summary exists.
+// addTrackingToSummary records the tracking report and the end status in
+// the run summary's tracking section, when the summary exists.
 func addTrackingToSummary(runDir string, r tracking.Report, status string) error {
-	return updateSummary(runDir, func(m map[string]any) {
-		m["tracking"] = struct {
-			tracking.Report
-			Status string `json:"status"`
-		}{r, status}
+	return rundir.UpdateSummary(runDir, func(s *rundir.Summary) error {
+		tr := &rundir.Tracking{Backend: r.Backend, Dir: r.Dir, RunID: r.RunID, ExperimentID: r.ExperimentID,
+			ArtifactURI: r.ArtifactURI, Failed: r.Failed, Error: r.Error, Replay: r.Replay, Status: status}
+		for _, m := range r.Models {
+			tr.Models = append(tr.Models, rundir.TrackedModel(m))
+		}
+		s.Tracking = tr
+		return nil
 	})
 }
 
@@ -379,22 +343,22 @@ func ReplayTracking(ctx context.Context, cfg config.Config, runDir string) (trac
 	return s, uri, markReplayedInSummary(runDir, uri, s)
 }
 
-// markReplayedInSummary updates the "tracking" section of RUN_DIR/summary.json
-// after a successful replay.
-func markReplayedInSummary(runDir, uri string, s tracking.SyncStats) error {
-	return updateSummary(runDir, func(m map[string]any) {
-		tr, _ := m["tracking"].(map[string]any)
+// markReplayedInSummary updates the run summary's tracking section after a
+// successful replay.
+func markReplayedInSummary(runDir, uri string, st tracking.SyncStats) error {
+	return rundir.UpdateSummary(runDir, func(s *rundir.Summary) error {
+		tr := s.Tracking
 		if tr == nil {
-			tr = map[string]any{}
+			tr = &rundir.Tracking{}
 		}
-		if f, _ := tr["failed"].(bool); f {
-			tr["failed_before_replay"] = tr["error"]
+		if tr.Failed {
+			tr.FailedBeforeReplay = tr.Error
 		}
-		delete(tr, "error")
-		delete(tr, "replay")
-		tr["failed"], tr["backend"], tr["run_id"], tr["artifact_uri"] = false, uri, s.RunID, s.ArtifactURI
-		tr["replayed_at"] = time.Now().UTC().Format(time.RFC3339)
-		m["tracking"] = tr
+		tr.Error, tr.Replay = "", ""
+		tr.Failed, tr.Backend, tr.RunID, tr.ArtifactURI = false, uri, st.RunID, st.ArtifactURI
+		tr.ReplayedAt = time.Now().UTC().Format(time.RFC3339)
+		s.Tracking = tr
+		return nil
 	})
 }
 

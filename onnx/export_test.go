@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/heimdall-sdr/trainer/backend"
+	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/trainer"
 )
 
@@ -66,7 +67,7 @@ func exportAndCheck(t *testing.T, dir string, val trainer.Split) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{ModelFile, MetaFile, ParityFile} {
+	for _, f := range []string{rundir.ModelFile, rundir.ModelCardFile, rundir.ParityFile} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("missing %s: %v", f, err)
 		}

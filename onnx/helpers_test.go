@@ -1,11 +1,8 @@
 package onnx
 
 import (
-	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,28 +12,24 @@ import (
 
 	"github.com/gomlx/compute"
 
+	"github.com/heimdall-sdr/trainer/internal/testenv"
+	"github.com/heimdall-sdr/trainer/internal/trainertest"
 	"github.com/heimdall-sdr/trainer/trainer"
 )
 
 // Environment variables `make test` sets so that missing tools fail the
 // tests instead of skipping them.
 const (
-	envRequireORT    = "HEIMDALL_REQUIRE_ORT"
 	envRequirePython = "HEIMDALL_REQUIRE_PYTHON"
 	envONNXPython    = "HEIMDALL_ONNX_PYTHON" // python with the pinned `onnx` package.
 )
 
-var testShape = [3]int{7, 16, 8}
+var testShape = testenv.Shape
 
 // needORT skips (or, under make test, fails) when ONNX Runtime is missing.
 func needORT(t testing.TB) {
 	t.Helper()
-	if err := InitRuntime(); err != nil {
-		if os.Getenv(envRequireORT) != "" {
-			t.Fatalf("ONNX Runtime required: %v", err)
-		}
-		t.Skipf("ONNX Runtime not installed (run scripts/install-ort.sh; make test installs it): %v", err)
-	}
+	testenv.RequireORT(t, InitRuntime())
 }
 
 // onnxPython returns a python interpreter that has the pinned onnx package:
@@ -88,37 +81,7 @@ func testBackend(t testing.TB) compute.Backend {
 	return b
 }
 
-func tinyModelConfig() trainer.ModelConfig {
-	m := trainer.DefaultModelConfig()
-	m.Widths, m.Depths = []int{4, 8}, []int{1, 1}
-	m.HeadHidden = []int{16, 8}
-	m.HeadDropout = []float64{0.1, 0.1}
-	return m
-}
-
-// synthSplit: channel r carries a constant offset on top of noise;
-// lat/lon depend on channels 0 and 1.
-func synthSplit(n int, seed uint64) trainer.Split {
-	r := rand.New(rand.NewPCG(seed, 7))
-	per := testShape[0] * testShape[1] * testShape[2]
-	pix := testShape[1] * testShape[2]
-	s := trainer.Split{X: make([]float32, n*per), Y: make([]float32, 2*n)}
-	for i := range n {
-		for c := range testShape[0] {
-			off := float32(2*r.Float64() - 1)
-			if c == 0 {
-				s.Y[2*i] = 45 + 0.4*off
-			}
-			if c == 1 {
-				s.Y[2*i+1] = 8 + 0.6*off
-			}
-			for p := range pix {
-				s.X[i*per+c*pix+p] = off + 0.3*float32(r.NormFloat64())
-			}
-		}
-	}
-	return s
-}
+func tinyModelConfig() trainer.ModelConfig { return trainertest.TinyModel() }
 
 var (
 	tinyOnce sync.Once
@@ -165,11 +128,7 @@ func trainTinyIn(backend compute.Backend, mc trainer.ModelConfig) (string, train
 	tc := trainer.DefaultTrainConfig()
 	tc.Epochs, tc.BatchSize, tc.LearningRate, tc.MinLearningRate = 2, 8, 1e-2, 1e-4
 	tc.CalibrateSigma = mc.MelProfile // Exercise the sigma scale's export too.
-	val := synthSplit(24, 2)
-	data := trainer.Data{Train: synthSplit(48, 1), Val: val, InputShape: testShape}
-	var log bytes.Buffer
-	_, err = trainer.Train(context.Background(), backend, data, mc, tc,
-		trainer.RunOptions{RunDir: runDir, Log: &log, NoPlots: true})
+	val, err := trainertest.Train(backend, runDir, mc, tc, 48, 24)
 	return runDir, val, err
 }
 

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/trainer"
 )
 
@@ -12,58 +13,12 @@ import (
 // accepts (HEIMDALL.md: < 1e-5).
 const DefaultMaxMAE = 1e-5
 
-// ErrStats are absolute differences between the GoMLX and ONNX outputs.
-type ErrStats struct {
-	Max  float64 `json:"max_abs_error"`
-	Mean float64 `json:"mean_abs_error"`
-}
-
-// ParitySet is the comparison on one set of inputs.
-type ParitySet struct {
-	Name          string   `json:"name"` // "random" or "validation".
-	Batches       int      `json:"batches"`
-	BatchSize     int      `json:"batch_size"`
-	Positions     ErrStats `json:"positions"`
-	Uncertainties ErrStats `json:"uncertainties"`
-	// PositionsMeanAbs is the mean |position| of the GoMLX outputs: float32
-	// resolution near it (about 6e-8 of it) bounds how close two correct
-	// implementations summing in different orders can agree.
-	PositionsMeanAbs float64 `json:"positions_mean_abs"`
-}
-
-// ParityReport is what every export records (RUN_DIR/parity.json and the
-// model metadata).
-type ParityReport struct {
-	MaxMAE     float64     `json:"max_mae"`
-	Pass       bool        `json:"pass"`
-	Sets       []ParitySet `json:"sets"`
-	Backend    string      `json:"gomlx_backend,omitempty"`
-	ORTVersion string      `json:"onnxruntime_version,omitempty"`
-}
-
-// Worst returns the largest mean and max errors over sets and outputs.
-func (r *ParityReport) Worst() (mean, max float64) {
-	for _, s := range r.Sets {
-		for _, e := range []ErrStats{s.Positions, s.Uncertainties} {
-			mean, max = math.Max(mean, e.Mean), math.Max(max, e.Max)
-		}
-	}
-	return mean, max
-}
-
-// String is a one-line summary per set.
-func (r *ParityReport) String() string {
-	s := ""
-	for _, p := range r.Sets {
-		s += fmt.Sprintf("parity %-10s (%dx%d): positions max %.2e mean %.2e | uncertainties max %.2e mean %.2e\n",
-			p.Name, p.Batches, p.BatchSize, p.Positions.Max, p.Positions.Mean, p.Uncertainties.Max, p.Uncertainties.Mean)
-	}
-	verdict := "PASS"
-	if !r.Pass {
-		verdict = "FAIL"
-	}
-	return s + fmt.Sprintf("parity %s (mean abs error limit %.0e per output)", verdict, r.MaxMAE)
-}
+// The parity record and its parts are the run directory's (rundir).
+type (
+	ErrStats     = rundir.ErrStats
+	ParitySet    = rundir.ParitySet
+	ParityReport = rundir.Parity
+)
 
 // Inputs is a named set of model inputs, X [N, receivers, n_mels, frames] flat.
 type Inputs struct {

@@ -13,14 +13,8 @@ import (
 
 	"github.com/heimdall-sdr/trainer/geo"
 	"github.com/heimdall-sdr/trainer/onnx/onnxpb"
+	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/trainer"
-)
-
-// Files an export writes into the run directory.
-const (
-	ModelFile  = "model.onnx"
-	MetaFile   = "model.json"
-	ParityFile = "parity.json"
 )
 
 // Metadata-property keys written into model.onnx.
@@ -38,58 +32,14 @@ const (
 	KeyCheckpoint    = "checkpoint"
 )
 
-// FeatureParams are the feature settings the model was trained with.
-type FeatureParams struct {
-	SampleRateHz float64 `json:"sample_rate_hz"`
-	NFFT         int     `json:"n_fft"`
-	Hop          int     `json:"hop"`
-	NMels        int     `json:"n_mels"`
-	Frames       int     `json:"frames"`
-	FMin         float64 `json:"f_min"`
-	FMax         float64 `json:"f_max"` // 0 = Nyquist.
-}
-
-// PositionNorm says how the position head maps to degrees.
-type PositionNorm struct {
-	Normalize   bool    `json:"normalize_positions"`
-	Scale       float64 `json:"scale_deg"`
-	CentroidLat float64 `json:"centre_lat"`
-	CentroidLon float64 `json:"centre_lon"`
-}
-
-// IOSpec is one model input or output.
-type IOSpec struct {
-	Name  string `json:"name"`
-	Shape []any  `json:"shape"`
-}
-
-// Metadata is the export's metadata record (RUN_DIR/model.json; HEIMDALL.md
-// "metadata record").
-type Metadata struct {
-	ModelType        string             `json:"model_type"`
-	Format           string             `json:"format"`
-	Backbone         string             `json:"backbone"`
-	ModelVersion     string             `json:"model_version"`
-	RunID            string             `json:"training_run_id"`
-	MLflowRunID      string             `json:"mlflow_run_id"`
-	Checkpoint       string             `json:"checkpoint"`
-	Input            IOSpec             `json:"input"`
-	InputShape       []any              `json:"input_shape"`
-	Outputs          []IOSpec           `json:"outputs"`
-	Opset            int                `json:"opset"`
-	IRVersion        int                `json:"ir_version"`
-	ExportDate       string             `json:"export_date"`
-	SizeBytes        int64              `json:"size_bytes"`
-	SHA256           string             `json:"sha256"`
-	WeightsSHA256    string             `json:"weights_sha256"`
-	Params           int                `json:"parameter_count"`
-	TrainableParams  int                `json:"trainable_parameter_count"`
-	Receivers        []geo.Receiver     `json:"receivers"`
-	Features         FeatureParams      `json:"features"`
-	PositionNorm     PositionNorm       `json:"position_normalisation"`
-	InferenceMetrics map[string]float64 `json:"inference_metrics,omitempty"`
-	Parity           *ParityReport      `json:"parity"`
-}
+// The export's metadata record and its parts are the run directory's
+// model card (rundir.ModelCard).
+type (
+	Metadata      = rundir.ModelCard
+	FeatureParams = rundir.FeatureParams
+	PositionNorm  = rundir.PositionNorm
+	IOSpec        = rundir.IOSpec
+)
 
 // ExportOptions control ExportRun.
 type ExportOptions struct {
@@ -127,9 +77,9 @@ type Result struct {
 
 // ExportRun exports m into runDir: build the graph, Check it, run it with
 // ONNX Runtime against the GoMLX model (parity: 5x8 random and 5x8
-// validation inputs), and write model.onnx (metadata inside), model.json
-// and parity.json atomically. A failed check or parity fails the export;
-// parity.json is still written for inspection, model.onnx is not.
+// validation inputs), and write the model (metadata inside), the model card
+// and the parity record atomically (rundir). A failed check or parity fails
+// the export; the parity record is still written for inspection, model.onnx is not.
 func ExportRun(m *trainer.Model, runDir string, o ExportOptions) (*Result, error) {
 	logw := o.Log
 	if logw == nil {
@@ -172,8 +122,8 @@ func ExportRun(m *trainer.Model, runDir string, o ExportOptions) (*Result, error
 		return nil, fmt.Errorf("onnx: export: %w", err)
 	}
 	par.Backend = o.Backend
-	res := &Result{ParityPath: filepath.Join(runDir, ParityFile), Parity: par}
-	if err := writeJSON(res.ParityPath, par); err != nil {
+	res := &Result{ParityPath: rundir.Path(runDir, rundir.ParityFile), Parity: par}
+	if err := rundir.WriteParity(runDir, par); err != nil {
 		return nil, err
 	}
 	fmt.Fprintln(logw, par.String())
@@ -205,12 +155,12 @@ func ExportRun(m *trainer.Model, runDir string, o ExportOptions) (*Result, error
 	sum := sha256.Sum256(data)
 	meta.SHA256 = hex.EncodeToString(sum[:])
 	meta.SizeBytes = int64(len(data))
-	res.ModelPath = filepath.Join(runDir, ModelFile)
-	res.MetaPath = filepath.Join(runDir, MetaFile)
+	res.ModelPath = rundir.Path(runDir, rundir.ModelFile)
+	res.MetaPath = rundir.Path(runDir, rundir.ModelCardFile)
 	if err := writeFileAtomic(res.ModelPath, data); err != nil {
 		return nil, err
 	}
-	if err := writeJSON(res.MetaPath, meta); err != nil {
+	if err := rundir.WriteModelCard(runDir, meta); err != nil {
 		return nil, err
 	}
 	res.Meta = meta
@@ -235,7 +185,7 @@ func newMetadata(m *trainer.Model, mp *onnxpb.ModelProto, runDir string, t time.
 		Checkpoint:      m.Checkpoint,
 		Input:           IOSpec{Name: InputName, Shape: []any{BatchDim, shape[0], shape[1], shape[2]}},
 		InputShape:      []any{BatchDim, shape[0], shape[1], shape[2]},
-		Outputs:         []IOSpec{{OutputPositions, []any{BatchDim, 2}}, {OutputSigmas, []any{BatchDim, 2}}},
+		Outputs:         []IOSpec{{Name: OutputPositions, Shape: []any{BatchDim, 2}}, {Name: OutputSigmas, Shape: []any{BatchDim, 2}}},
 		Opset:           Opset,
 		IRVersion:       IRVersion,
 		ExportDate:      t.Format(time.RFC3339),
@@ -247,7 +197,8 @@ func newMetadata(m *trainer.Model, mp *onnxpb.ModelProto, runDir string, t time.
 		PositionNorm:    PositionNorm{Normalize: m.Config.Model.NormalizePositions, Scale: scale, CentroidLat: lat, CentroidLon: lon},
 	}
 	if e := m.Entry; e != nil {
-		meta.InferenceMetrics = map[string]float64{"val_loss": e.ValLoss, "epoch": float64(e.Epoch), "step": float64(e.Step)}
+		loss, epoch, step := e.ValLoss, float64(e.Epoch), float64(e.Step)
+		meta.InferenceMetrics = &rundir.InferenceMetrics{ValLoss: &loss, Epoch: &epoch, Step: &step}
 	}
 	return meta
 }
@@ -290,14 +241,6 @@ func ReadMetadata(mp *onnxpb.ModelProto) (*Metadata, error) {
 		}
 	}
 	return meta, nil
-}
-
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("onnx: encode %s: %w", path, err)
-	}
-	return writeFileAtomic(path, append(b, '\n'))
 }
 
 // float32ULP is the spacing of float32 values near v.

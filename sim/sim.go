@@ -44,9 +44,9 @@ import (
 
 	"github.com/heimdall-sdr/trainer/geo"
 	"github.com/heimdall-sdr/trainer/npy"
+	"github.com/heimdall-sdr/trainer/progress"
 	"github.com/heimdall-sdr/trainer/session"
 	"github.com/heimdall-sdr/trainer/storage"
-	"github.com/schollz/progressbar/v3"
 )
 
 // Source is session.Info.Source of simulated sessions.
@@ -98,11 +98,11 @@ func SessionID(seed int64, index int) string {
 }
 
 // Generate writes o.Sessions sessions to st under o.Prefix using a bounded
-// pool of workers, drawing a progress bar on progress (nil: none). Each
+// pool of workers, drawing a progress bar on progressOut (nil: none). Each
 // session's recordings and metadata are written before its session.json, so
 // a session.json marks a complete session. It stops at the first error or
 // when ctx is cancelled; the Summary then counts the sessions completed.
-func Generate(ctx context.Context, st storage.Store, o Options, progress io.Writer) (Summary, error) {
+func Generate(ctx context.Context, st storage.Store, o Options, progressOut io.Writer) (Summary, error) {
 	start := time.Now()
 	if err := o.Validate(); err != nil {
 		return Summary{}, fmt.Errorf("sim: invalid options: %w", err)
@@ -113,19 +113,7 @@ func Generate(ctx context.Context, st storage.Store, o Options, progress io.Writ
 	}
 	workers = min(workers, o.Sessions)
 
-	var bar *progressbar.ProgressBar
-	if progress != nil {
-		bar = progressbar.NewOptions(o.Sessions,
-			progressbar.OptionSetWriter(progress),
-			progressbar.OptionSetDescription("simulate"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("sessions"),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(progress) }),
-		)
-	}
+	bar := progress.New(progressOut, int64(o.Sessions), "simulate", "sessions")
 
 	// Pipeline: `workers` goroutines synthesise sessions (CPU-bound) and
 	// hand them to writersPerWorker*workers goroutines that store them

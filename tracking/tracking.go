@@ -39,6 +39,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/heimdall-sdr/trainer/rundir"
 )
 
 // Tracker records one run. Methods take ctx first; an error means the
@@ -81,7 +83,7 @@ const (
 	DefaultExperiment      = "heimdall-localization"
 	DefaultRegisteredModel = "heimdall-localization-onnx"
 	// Dir is the tracking directory inside a run directory.
-	Dir = "tracking"
+	Dir = rundir.TrackingDir
 )
 
 func (s RunSpec) withDefaults() RunSpec {

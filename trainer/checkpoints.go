@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/storage/local"
 	"io"
 	"os"
@@ -14,14 +15,13 @@ import (
 	"github.com/gomlx/gomlx/ml/model/checkpoint"
 )
 
-// Run directory layout.
+// The parts of the run directory the trainer writes (rundir's layout).
 const (
-	CheckpointsDir = "checkpoints"
-	IndexFile      = "index.json" // in CheckpointsDir.
-	MetricsFile    = "metrics.jsonl"
-	SummaryFile    = "summary.json"
-	ConfigFile     = "config.json"
-	PlotsDir       = "plots"
+	CheckpointsDir = rundir.CheckpointsDir
+	IndexFile      = rundir.IndexFile // in CheckpointsDir.
+	MetricsFile    = rundir.MetricsFile
+	ConfigFile     = rundir.RunConfigFile
+	PlotsDir       = rundir.PlotsDir
 )
 
 // runConfigParam is the model.Store parameter holding the run configuration

@@ -69,10 +69,28 @@ func TestBackboneOverrides(t *testing.T) {
 	}
 }
 
+// TestParamCountPresets checks ParamCount against the table of
+// docs/TRAINING.md (7 receivers, without model.mel_profile) and that the
+// presets grow in the documented order.
 func TestParamCountPresets(t *testing.T) {
+	want := map[string]int{PresetCPU: 314_460, PresetTiny: 25_780_452, PresetSmall: 47_026_404, PresetBase: 83_487_236, PresetLarge: 187_595_844}
+	prev := 0
 	for _, p := range Presets() {
 		m := DefaultModelConfig()
-		m.Preset = p
-		t.Logf("preset %-5s params %d", p, ParamCount(m, DefaultReceivers))
+		m.Preset, m.MelProfile = p, false
+		got := ParamCount(m, DefaultReceivers)
+		t.Logf("preset %-5s params %d", p, got)
+		if got != want[p] {
+			t.Errorf("preset %s: %d parameters, docs/TRAINING.md says %d", p, got, want[p])
+		}
+		if got <= prev {
+			t.Errorf("preset %s: %d parameters, not more than the preset before it (%d)", p, got, prev)
+		}
+		prev = got
+	}
+	m := DefaultModelConfig()
+	m.Preset, m.MelProfile = PresetCPU, true
+	if got := ParamCount(m, DefaultReceivers); got != 543_836 {
+		t.Errorf("preset cpu with mel_profile: %d parameters, docs/TRAINING.md says 543836", got)
 	}
 }

@@ -77,6 +77,7 @@ func TestTrainAllDevicesMatchesOne(t *testing.T) {
 		t.Fatalf("epochs: %d vs %d", len(one), len(all))
 	}
 	rel := func(a, b float64) float64 { return math.Abs(a-b) / math.Max(math.Abs(a), 1e-12) }
+	const relTol = 1e-6
 	for i := range one {
 		t.Logf("epoch %d step %d: train loss %.7f vs %.7f (rel %.2g), val loss %.7f vs %.7f (rel %.2g)",
 			one[i].Epoch, one[i].Step, one[i].Train.Loss, all[i].Train.Loss, rel(one[i].Train.Loss, all[i].Train.Loss),
@@ -84,11 +85,13 @@ func TestTrainAllDevicesMatchesOne(t *testing.T) {
 		if one[i].Step != all[i].Step {
 			t.Errorf("epoch %d: step %d vs %d", i, one[i].Step, all[i].Step)
 		}
-		if r := rel(one[i].Train.Loss, all[i].Train.Loss); !(r < 1e-4) {
-			t.Errorf("epoch %d: train loss %v (1 device) vs %v (%d devices): rel diff %.3g > 1e-4", i, one[i].Train.Loss, all[i].Train.Loss, n, r)
+		// Measured on the 4 devices of the XLA CPU plugin: train 1.3e-8,
+		// val 1.8e-7 (float32 sums in another order); README quotes this.
+		if r := rel(one[i].Train.Loss, all[i].Train.Loss); !(r < relTol) {
+			t.Errorf("epoch %d: train loss %v (1 device) vs %v (%d devices): rel diff %.3g > %g", i, one[i].Train.Loss, all[i].Train.Loss, n, r, relTol)
 		}
-		if r := rel(one[i].Val.Loss, all[i].Val.Loss); !(r < 1e-4) {
-			t.Errorf("epoch %d: val loss %v (1 device) vs %v (%d devices): rel diff %.3g > 1e-4", i, one[i].Val.Loss, all[i].Val.Loss, n, r)
+		if r := rel(one[i].Val.Loss, all[i].Val.Loss); !(r < relTol) {
+			t.Errorf("epoch %d: val loss %v (1 device) vs %v (%d devices): rel diff %.3g > %g", i, one[i].Val.Loss, all[i].Val.Loss, n, r, relTol)
 		}
 	}
 

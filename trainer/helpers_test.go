@@ -1,12 +1,13 @@
 package trainer
 
 import (
-	"math/rand/v2"
 	"os"
 	"testing"
 
 	"github.com/gomlx/compute"
 	_ "github.com/gomlx/gomlx/backends/default" // Go backend; XLA unless built with -tags noxla.
+
+	"github.com/heimdall-sdr/trainer/internal/testenv"
 )
 
 // testBackend returns the backend named by GOMLX_BACKEND, or the pure Go
@@ -24,15 +25,13 @@ func testBackend(t testing.TB) compute.Backend {
 	return b
 }
 
-// testShape is a reduced input: 7 receivers, 16 mel bands, 8 frames.
-var testShape = [3]int{7, 16, 8}
+// testShape is the reduced test input (testenv.Shape).
+var testShape = testenv.Shape
 
-// tinyModel is the test model: two stages of 4 and 8 channels.
+// tinyModel is the test model (testenv.TinyModel).
 func tinyModel() ModelConfig {
 	m := DefaultModelConfig()
-	m.Widths, m.Depths = []int{4, 8}, []int{1, 1}
-	m.HeadHidden = []int{16, 8}
-	m.HeadDropout = []float64{0.1, 0.1}
+	m.Widths, m.Depths, m.HeadHidden, m.HeadDropout = testenv.TinyModel()
 	return m
 }
 
@@ -43,27 +42,11 @@ func tinyTrain() TrainConfig {
 	return t
 }
 
-// synthSplit makes n samples whose channel r carries a constant offset
-// c_r ~ U(-1, 1) on top of noise; lat = 45 + 0.4 c_0, lon = 8 + 0.6 c_1.
+// synthSplit makes n samples of testenv.SynthXY with ids.
 func synthSplit(n int, seed uint64) Split {
-	r := rand.New(rand.NewPCG(seed, 7))
-	per := sampleSize(testShape)
-	pix := testShape[1] * testShape[2]
-	s := Split{X: make([]float32, n*per), Y: make([]float32, 2*n)}
+	s := Split{}
+	s.X, s.Y = testenv.SynthXY(n, seed, testShape)
 	for i := range n {
-		for c := range testShape[0] {
-			off := float32(2*r.Float64() - 1)
-			if c == 0 {
-				s.Y[2*i] = 45 + 0.4*off
-			}
-			if c == 1 {
-				s.Y[2*i+1] = 8 + 0.6*off
-			}
-			base := i*per + c*pix
-			for p := range pix {
-				s.X[base+p] = off + 0.3*float32(r.NormFloat64())
-			}
-		}
 		s.IDs = append(s.IDs, "s"+string(rune('a'+i%26)))
 	}
 	return s

@@ -4,11 +4,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/heimdall-sdr/trainer/geo"
+	"github.com/heimdall-sdr/trainer/rundir"
+	"github.com/heimdall-sdr/trainer/stats"
 )
 
 // Expected shares of a 2-D Gaussian inside its 1-sigma and 2-sigma ellipse:
@@ -18,36 +19,12 @@ var (
 	GaussianWithin2Sigma = 1 - math.Exp(-2)
 )
 
-// BaselineMetrics are a classical baseline's errors on the val set.
-type BaselineMetrics struct {
-	Name     string  `json:"name"`
-	KmMean   float64 `json:"km_mean"`
-	KmMedian float64 `json:"km_median"`
-	KmP90    float64 `json:"km_p90"`
-}
-
-// EvalMetrics are the model's metrics on a set of samples.
-type EvalMetrics struct {
-	N         int     `json:"n"`
-	Loss      float64 `json:"loss"`       // Gaussian NLL (degrees).
-	MSETerm   float64 `json:"mse_term"`   // mean (y-mu)^2/(2 sigma^2).
-	LogTerm   float64 `json:"log_term"`   // mean ln sigma.
-	MAE       float64 `json:"mae"`        // mean |y - mu| over lat and lon, degrees.
-	SigmaMean float64 `json:"sigma_mean"` // degrees.
-	SigmaMin  float64 `json:"sigma_min"`
-	SigmaMax  float64 `json:"sigma_max"`
-	KmMean    float64 `json:"km_mean"` // haversine error.
-	KmStd     float64 `json:"km_std"`
-	KmMedian  float64 `json:"km_median"`
-	KmP90     float64 `json:"km_p90"`
-	// Within1Sigma and Within2Sigma are the shares of samples whose truth is
-	// inside the predicted axis-aligned k-sigma ellipse
-	// ((dlat/σlat)^2 + (dlon/σlon)^2 <= k^2); a calibrated Gaussian gives
-	// 39.3% and 86.5%.
-	Within1Sigma float64           `json:"within_1sigma"`
-	Within2Sigma float64           `json:"within_2sigma"`
-	Baselines    []BaselineMetrics `json:"baselines,omitempty"`
-}
+// The metrics records are the run directory's (rundir): the summary holds
+// them.
+type (
+	BaselineMetrics = rundir.BaselineMetrics
+	EvalMetrics     = rundir.EvalMetrics
+)
 
 // Evaluate computes EvalMetrics from flat [N, 2] truth y, predicted
 // positions pos and sigmas (degrees), plus the baselines' km errors.
@@ -68,14 +45,14 @@ func Evaluate(y, pos, sigma []float32, baselines []Baseline) EvalMetrics {
 	m.MAE /= float64(len(y))
 	m.SigmaMean /= float64(len(y))
 	km := KmErrors(y, pos)
-	m.KmMean, m.KmStd = meanStd(km)
-	m.KmMedian, m.KmP90 = Percentile(km, 50), Percentile(km, 90)
+	m.KmMean, m.KmStd = stats.MeanStd(km)
+	m.KmMedian, m.KmP90 = stats.Percentile(km, 50), stats.Percentile(km, 90)
 	m.Within1Sigma, m.Within2Sigma = Calibration(y, pos, sigma)
 	for _, b := range baselines {
 		bkm := KmErrors(y, b.Positions)
-		mean, _ := meanStd(bkm)
+		mean, _ := stats.MeanStd(bkm)
 		m.Baselines = append(m.Baselines, BaselineMetrics{
-			Name: b.Name, KmMean: mean, KmMedian: Percentile(bkm, 50), KmP90: Percentile(bkm, 90),
+			Name: b.Name, KmMean: mean, KmMedian: stats.Percentile(bkm, 50), KmP90: stats.Percentile(bkm, 90),
 		})
 	}
 	return m
@@ -112,35 +89,6 @@ func Calibration(y, pos, sigma []float32) (within1, within2 float64) {
 	return within1 / float64(n), within2 / float64(n)
 }
 
-// Percentile returns the p-th percentile (0..100) of values with linear
-// interpolation between closest ranks (NumPy's default); NaN when empty.
-func Percentile(values []float64, p float64) float64 {
-	if len(values) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(values)
-	slices.Sort(s)
-	pos := p / 100 * float64(len(s)-1)
-	lo := int(math.Floor(pos))
-	hi := min(lo+1, len(s)-1)
-	return s[lo] + (pos-float64(lo))*(s[hi]-s[lo])
-}
-
-// meanStd returns the mean and population standard deviation.
-func meanStd(v []float64) (mean, std float64) {
-	if len(v) == 0 {
-		return math.NaN(), math.NaN()
-	}
-	for _, x := range v {
-		mean += x
-	}
-	mean /= float64(len(v))
-	for _, x := range v {
-		std += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(std / float64(len(v)))
-}
-
 // TrainMetrics are training-batch metrics averaged over the steps since the
 // previous evaluation (batch statistics: dropout on, BatchNorm in training
 // mode).
@@ -152,7 +100,7 @@ type TrainMetrics struct {
 	SigmaMean float64 `json:"sigma_mean"`
 }
 
-// EpochMetrics is one evaluation point: one line of metrics.jsonl.
+// EpochMetrics is one evaluation point: one line of rundir.MetricsFile.
 type EpochMetrics struct {
 	Epoch        int          `json:"epoch"`
 	Step         int64        `json:"step"`
@@ -164,7 +112,7 @@ type EpochMetrics struct {
 	Best         bool         `json:"best"`
 }
 
-// Flat returns the metrics as the flat keys written to metrics.jsonl:
+// Flat returns the metrics as the flat keys of a metrics line:
 // epoch, step, lr, samples_per_s, epoch_seconds, best, train/*, val/*
 // (val/baseline_<name>_km_* for baselines).
 func (e EpochMetrics) Flat() map[string]any {
@@ -191,24 +139,9 @@ func (e EpochMetrics) Flat() map[string]any {
 	return m
 }
 
-// Summary is the outcome of a run, written as RUN_DIR/summary.json.
-type Summary struct {
-	RunDir         string  `json:"run_dir"`
-	Backend        string  `json:"backend"`
-	Preset         string  `json:"preset"`
-	Params         int     `json:"params"`
-	Epochs         int     `json:"epochs"` // epochs evaluated (last evaluation's epoch).
-	Steps          int64   `json:"steps"`  // global steps done.
-	StepsPerEpoch  int     `json:"steps_per_epoch"`
-	StopReason     string  `json:"stop_reason"` // "completed", "early_stopping", "max_steps".
-	BestEpoch      int     `json:"best_epoch"`
-	BestStep       int64   `json:"best_step"`
-	BestCheckpoint string  `json:"best_checkpoint"`
-	SamplesPerS    float64 `json:"samples_per_s"` // batch / median step time.
-	TrainSeconds   float64 `json:"train_seconds"` // wall time of this invocation.
-	// Val are the best checkpoint's metrics on the val set.
-	Val EvalMetrics `json:"val"`
-}
+// Summary is the outcome of a run: the run directory's summary record
+// (rundir.Summary, written by Train) with its text form.
+type Summary rundir.Summary
 
 // WriteText prints the summary as a text table.
 func (s *Summary) WriteText(w io.Writer) error {

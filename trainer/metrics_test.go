@@ -6,16 +6,17 @@ import (
 	"testing"
 
 	"github.com/heimdall-sdr/trainer/geo"
+	"github.com/heimdall-sdr/trainer/stats"
 )
 
 func TestPercentile(t *testing.T) {
 	v := []float64{4, 1, 3, 2, 5}
 	for _, tc := range []struct{ p, want float64 }{{0, 1}, {50, 3}, {90, 4.6}, {100, 5}, {25, 2}} {
-		if got := Percentile(v, tc.p); math.Abs(got-tc.want) > 1e-12 {
+		if got := stats.Percentile(v, tc.p); math.Abs(got-tc.want) > 1e-12 {
 			t.Errorf("p%g = %g, want %g", tc.p, got, tc.want)
 		}
 	}
-	if !math.IsNaN(Percentile(nil, 50)) {
+	if !math.IsNaN(stats.Percentile(nil, 50)) {
 		t.Error("empty percentile should be NaN")
 	}
 }

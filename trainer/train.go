@@ -26,13 +26,16 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/gomlx/gomlx/ml/train/optimizer/cosineschedule"
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/heimdall-sdr/trainer/progress"
+	"github.com/heimdall-sdr/trainer/rundir"
 )
 
 // RunOptions are the per-invocation settings of Train. The zero value
 // (except RunDir) is a quiet, fresh run.
 type RunOptions struct {
-	// RunDir receives config.json, checkpoints/, metrics.jsonl,
-	// summary.json and plots/. Required.
+	// RunDir receives the run config, checkpoints, metrics lines, the
+	// summary and plots (rundir's layout). Required.
 	RunDir string
 	// Resume continues from the latest checkpoint in RunDir/checkpoints
 	// (global step, weights, optimizer and schedule state, RNG, data
@@ -170,7 +173,7 @@ type run struct {
 // Train trains LocalizationNet on data in opts.RunDir with GoMLX's
 // train.Trainer and train.Loop; evaluation, checkpoints, early stopping,
 // metrics.jsonl, progress and the OnEpoch callback are loop hooks. It
-// returns the run summary (also written to RUN_DIR/summary.json).
+// returns the run summary (also written as the run directory's summary).
 func Train(ctx context.Context, backend compute.Backend, data Data, mcfg ModelConfig, tcfg TrainConfig, opts RunOptions) (*Summary, error) {
 	started := time.Now()
 	if backend == nil {
@@ -254,17 +257,8 @@ func Train(ctx context.Context, backend compute.Backend, data Data, mcfg ModelCo
 
 	loop := train.NewLoop(trainer)
 	loop.OnStep("heimdall: metrics, evaluation, checkpoints", 0, r.onStep)
-	if opts.Progress != nil && startStep < r.stopStep && !r.ix.EarlyStopped {
-		r.bar = progressbar.NewOptions64(r.stopStep-startStep,
-			progressbar.OptionSetWriter(opts.Progress),
-			progressbar.OptionSetDescription("training"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("steps"),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(opts.Progress) }),
-		)
+	if startStep < r.stopStep && !r.ix.EarlyStopped {
+		r.bar = progress.New(opts.Progress, r.stopStep-startStep, "training", "steps")
 	}
 	r.sinceEval, r.evalStart = time.Now(), time.Now()
 	if !r.ix.EarlyStopped {
@@ -591,7 +585,7 @@ func appendJSONLine(path string, v any) error {
 	return nil
 }
 
-// finish evaluates the best checkpoint, writes plots and summary.json.
+// finish evaluates the best checkpoint, writes plots and the summary.
 func (r *run) finish(backend compute.Backend, mcfg ModelConfig, loop *train.Loop, started time.Time) (*Summary, error) {
 	best, latest := r.ix.Best, r.ix.latest()
 	if best == nil || latest == nil {
@@ -628,12 +622,8 @@ func (r *run) finish(backend compute.Backend, mcfg ModelConfig, loop *train.Loop
 			fmt.Fprintf(r.log, "trainer: plots: %v\n", err)
 		}
 	}
-	b, err := json.MarshalIndent(sanitize(s), "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("trainer: encode summary: %w", err)
-	}
-	if err := writeFileAtomic(filepath.Join(r.opts.RunDir, SummaryFile), append(b, '\n')); err != nil {
-		return nil, err
+	if err := rundir.WriteSummary(r.opts.RunDir, (*rundir.Summary)(sanitize(s))); err != nil {
+		return nil, fmt.Errorf("trainer: %w", err)
 	}
 	return s, nil
 }

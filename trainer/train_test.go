@@ -14,6 +14,8 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/checkpoint"
+
+	"github.com/heimdall-sdr/trainer/rundir"
 )
 
 func TestTrainSmoke(t *testing.T) {
@@ -45,7 +47,7 @@ func TestTrainSmoke(t *testing.T) {
 	if len(s.Val.Baselines) != 2 || s.Val.Baselines[1].Name != "least_squares" {
 		t.Errorf("baselines missing from summary: %+v", s.Val.Baselines)
 	}
-	for _, f := range []string{ConfigFile, MetricsFile, SummaryFile, filepath.Join(CheckpointsDir, IndexFile),
+	for _, f := range []string{ConfigFile, MetricsFile, rundir.SummaryFile, filepath.Join(CheckpointsDir, IndexFile),
 		filepath.Join(PlotsDir, "loss.png"), filepath.Join(PlotsDir, "error_cdf.png"), filepath.Join(PlotsDir, "positions.png")} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("missing %s: %v", f, err)

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,12 +9,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/heimdall-sdr/trainer/backend"
 	"github.com/heimdall-sdr/trainer/bench"
 	"github.com/heimdall-sdr/trainer/config"
 	"github.com/heimdall-sdr/trainer/experiment"
 	"github.com/heimdall-sdr/trainer/onnx"
-	"github.com/heimdall-sdr/trainer/trainer"
+	"github.com/heimdall-sdr/trainer/rundir"
 )
 
 func newBenchCmd(g *globals) *cobra.Command {
@@ -54,7 +51,7 @@ command exit non-zero when violated.`,
 				return errors.New("bench: give RUN_DIR, or --onnx FILE and --checkpoint DIR")
 			}
 			if onnxPath == "" {
-				onnxPath = filepath.Join(runDir, onnx.ModelFile)
+				onnxPath = filepath.Join(runDir, rundir.ModelFile)
 			}
 			if ckpt == "" {
 				ckpt = runDir
@@ -76,59 +73,18 @@ command exit non-zero when violated.`,
 			if !cmd.Flags().Changed("max-mae") {
 				maxMAE = cfg.Export.MaxMAE
 			}
-			sess, err := onnx.NewSession(onnxPath, so)
+			rep, err := experiment.Bench(cmd.Context(), cfg, experiment.BenchOptions{
+				ONNX: onnxPath, Checkpoint: ckpt, Session: so, Validation: !noVal && runDir != "",
+				Bench: bench.Options{BatchSizes: batches, Warmup: warmup, Iterations: iters, MaxTime: maxTime, MaxMAE: maxMAE,
+					Progress: os.Stderr},
+				Command: "heimdall " + strings.Join(os.Args[1:], " "),
+				JSON:    jsonOut, Markdown: mdOut, Log: os.Stderr,
+			})
 			if err != nil {
 				return err
 			}
-			defer sess.Close()
-			opened, err := backend.Open(cfg.Run.BackendOptions())
-			if err != nil {
-				return err
-			}
-			defer opened.Close()
-			fmt.Fprint(os.Stderr, opened.Header())
-			m, err := trainer.LoadModel(opened.Backend, ckpt)
-			if err != nil {
-				return err
-			}
-			if m.Config.InputShape != sess.InputShape {
-				return fmt.Errorf("bench: checkpoint input %v differs from the ONNX model's %v", m.Config.InputShape, sess.InputShape)
-			}
-			o := bench.Options{BatchSizes: batches, Warmup: warmup, Iterations: iters, MaxTime: maxTime, MaxMAE: maxMAE, Progress: os.Stderr}
-			if !noVal && runDir != "" {
-				if val, err := experiment.ValidationInputs(cmd.Context(), cfg, os.Stderr); err != nil {
-					fmt.Fprintf(os.Stderr, "bench: parity on random inputs only: %v\n", err)
-				} else {
-					o.Val = val
-				}
-			}
-			rep, err := bench.Run(m, opened.Spec, sess, o)
-			if err != nil {
-				return err
-			}
-			rep.Model, rep.Checkpoint = onnxPath, m.Checkpoint
-			rep.Command = "heimdall " + strings.Join(os.Args[1:], " ")
 			if err := rep.WriteTable(os.Stdout); err != nil {
 				return err
-			}
-			for _, out := range []struct {
-				path  string
-				write func(*bytes.Buffer) error
-			}{
-				{jsonOut, func(b *bytes.Buffer) error { return rep.WriteJSON(b) }},
-				{mdOut, func(b *bytes.Buffer) error { return rep.WriteMarkdown(b) }},
-			} {
-				if out.path == "" {
-					continue
-				}
-				var b bytes.Buffer
-				if err := out.write(&b); err != nil {
-					return err
-				}
-				if err := os.WriteFile(out.path, b.Bytes(), 0o644); err != nil {
-					return fmt.Errorf("bench: %w", err)
-				}
-				fmt.Fprintf(os.Stderr, "wrote %s\n", out.path)
 			}
 			gateMAE := 0.0
 			if cmd.Flags().Changed("max-mae") {

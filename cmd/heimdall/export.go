@@ -8,6 +8,7 @@ import (
 
 	"github.com/heimdall-sdr/trainer/config"
 	"github.com/heimdall-sdr/trainer/experiment"
+	"github.com/heimdall-sdr/trainer/rundir"
 )
 
 func newExportCmd(g *globals) *cobra.Command {
@@ -22,9 +23,9 @@ convolution and dense weights, dropout removed. The model is checked
 structurally, then run with ONNX Runtime against the GoMLX model on 5x8
 random and 5x8 validation inputs; the export fails when a mean absolute
 error exceeds export.max_mae (1e-5). Writes RUN_DIR/model.onnx (metadata
-inside), model.json (metadata record) and parity.json.
+inside), ` + rundir.ModelCardFile + ` (metadata record) and ` + rundir.ParityFile + `.
 
-'train' does this automatically at the end. The run's own config.yaml is
+'train' does this automatically at the end. The run's own ` + rundir.ConfigFile + ` is
 used (override with --set, e.g. --set export.max_mae=1e-4). Needs the ONNX
 Runtime library: scripts/install-ort.sh.`,
 		Example: `  heimdall export runs/rf-localization_20261125_210514
@@ -51,7 +52,7 @@ Runtime library: scripts/install-ort.sh.`,
 	return cmd
 }
 
-// loadRunConfig is the run's config.yaml (or --config when given) plus --set.
+// loadRunConfig is the run's saved config (or --config when given) plus --set.
 func loadRunConfig(g *globals, runDir string) (config.Config, error) {
 	if g.configFile != "" {
 		return g.load()

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heimdall-sdr/trainer/experiment"
+	"github.com/heimdall-sdr/trainer/rundir"
 )
 
 func newModelsCmd(g *globals) *cobra.Command {
@@ -79,7 +80,7 @@ func newModelsGetCmd(g *globals) *cobra.Command {
 func newModelsPublishCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "publish RUN_DIR",
-		Short: "Upload RUN_DIR/model.onnx and model.json as a new version (never overwrites)",
+		Short: "Upload RUN_DIR/" + rundir.ModelFile + " and " + rundir.ModelCardFile + " as a new version (never overwrites)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := g.load()

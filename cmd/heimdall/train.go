@@ -3,11 +3,11 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/heimdall-sdr/trainer/experiment"
+	"github.com/heimdall-sdr/trainer/rundir"
 )
 
 func newTrainCmd(g *globals) *cobra.Command {
@@ -20,15 +20,15 @@ func newTrainCmd(g *globals) *cobra.Command {
 mel-spectrogram features, split 80/20 by session, evaluate the classical
 baseline on the validation split, then train with AdamW + cosine schedule,
 early stopping and checkpoints. Everything goes into a new run directory
-under run.dir: config.yaml (resolved), dataset.txt, metrics.jsonl,
-checkpoints/, plots/*.png and summary.json.
+under run.dir: ` + rundir.ConfigFile + ` (resolved), ` + rundir.DatasetFile + `, ` + rundir.MetricsFile + `,
+` + rundir.CheckpointsDir + `/, ` + rundir.PlotsDir + `/*.png and ` + rundir.SummaryFile + `.
 
 The GoMLX backend is chosen automatically (CUDA if a GPU and plugin are
 present, else the fastest installed CPU backend) unless run.backend or
 GOMLX_BACKEND says otherwise; it is printed at start.
 
 With --resume RUN_DIR the run continues from its last checkpoint with the
-configuration saved in RUN_DIR/config.yaml, and ends as if never stopped.`,
+configuration saved in RUN_DIR/` + rundir.ConfigFile + `, and ends as if never stopped.`,
 		Example: `  heimdall train --simulate                     # what 'make train' runs
   heimdall train --config configs/smoke.yaml --simulate
   heimdall train --set train.epochs=10 --set model.preset=tiny
@@ -36,7 +36,7 @@ configuration saved in RUN_DIR/config.yaml, and ends as if never stopped.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if resume != "" && g.configFile == "" {
-				g.configFile = filepath.Join(resume, "config.yaml")
+				g.configFile = rundir.Path(resume, rundir.ConfigFile)
 			}
 			cfg, err := g.load()
 			if err != nil {

@@ -65,7 +65,7 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 }
 
 // Put writes r to a temporary file beside the destination, syncs it and
-// renames it into place.
+// renames (or, with NoOverwrite, links) it into place.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, opts storage.PutOptions) error {
 	p, err := s.path(key)
 	if err != nil {
@@ -79,27 +79,14 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 			return fmt.Errorf("local: put %s: %w", key, storage.ErrExists)
 		}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-"+filepath.Base(p)+"-*")
+	tmp, _, err := writeTemp(p, contextReader{ctx, r}, size)
 	if err != nil {
 		return fmt.Errorf("local: put %s: %w", key, err)
 	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	n, err := io.Copy(tmp, contextReader{ctx, r})
-	if err == nil && size >= 0 && n != size {
-		err = fmt.Errorf("wrote %d bytes, expected %d", n, size)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("local: put %s: %w", key, err)
-	}
+	defer os.Remove(tmp) // no-op after a successful rename
 	if opts.NoOverwrite {
 		// Link fails if the destination appeared meanwhile: no overwrite race.
-		if err := os.Link(tmp.Name(), p); err != nil {
+		if err := os.Link(tmp, p); err != nil {
 			if errors.Is(err, fs.ErrExist) {
 				return fmt.Errorf("local: put %s: %w", key, storage.ErrExists)
 			}
@@ -107,7 +94,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 		}
 		return nil
 	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
+	if err := os.Rename(tmp, p); err != nil {
 		return fmt.Errorf("local: put %s: %w", key, err)
 	}
 	return nil
