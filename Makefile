@@ -54,9 +54,10 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-services: ## build the test services: the pinned MinIO server (once, ~5 min) and the MLflow venv (once, ~2 min); cached in ~/.cache/heimdall
+services: ## build the test services: the pinned MinIO server (once, ~5 min), the MLflow server venv and MLflow's client venv (once, ~2 min each); cached in ~/.cache/heimdall
 	@scripts/minio.sh build >/dev/null
 	@scripts/mlflow.sh venv >/dev/null
+	@scripts/pyvenv.sh mlflow-client scripts/requirements-mlflow-client.txt >/dev/null
 
 mlflow: ## run a throwaway local MLflow server in the foreground (prints the URI for HEIMDALL_MLFLOW_TRACKING_URI; Ctrl-C stops it)
 	scripts/mlflow.sh run
@@ -64,6 +65,7 @@ mlflow: ## run a throwaway local MLflow server in the foreground (prints the URI
 test: deps pyonnx services lint cuda-pins ## everything the tests need, then all tests with MinIO and MLflow running (stopped afterwards)
 	HEIMDALL_REQUIRE_ORT=1 HEIMDALL_REQUIRE_PYTHON=1 \
 	HEIMDALL_ONNX_PYTHON=$$(scripts/pyvenv.sh onnx scripts/requirements-onnx.txt)/bin/python \
+	HEIMDALL_MLFLOW_PYTHON=$$(scripts/pyvenv.sh mlflow-client scripts/requirements-mlflow-client.txt)/bin/python \
 	scripts/with-services.sh bash -c '$(GO) test -count=1 -timeout 30m ./... && $(GO) test -race -count=1 -timeout 10m $(RACE_FAST_PKGS)'
 
 # The race detector's share of make test: the concurrent packages that do not
@@ -80,6 +82,7 @@ RACE_FLAGS := -race -gcflags='github.com/gomlx/compute/...=-d=checkptr=0'
 test-race: deps pyonnx services ## the race detector over the packages with concurrency, with MinIO and MLflow running
 	HEIMDALL_REQUIRE_ORT=1 HEIMDALL_REQUIRE_PYTHON=1 \
 	HEIMDALL_ONNX_PYTHON=$$(scripts/pyvenv.sh onnx scripts/requirements-onnx.txt)/bin/python \
+	HEIMDALL_MLFLOW_PYTHON=$$(scripts/pyvenv.sh mlflow-client scripts/requirements-mlflow-client.txt)/bin/python \
 	scripts/with-services.sh $(GO) test $(RACE_FLAGS) -count=1 -timeout 30m $(RACE_PKGS)
 
 test-postgres: ## the MLflow tracking tests against MLflow on a throwaway PostgreSQL 15 backend store (like the deployment)

@@ -91,6 +91,7 @@ func TestLocateSimulated(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := sim.DefaultOptions()
+	o.World = sim.WorldLogDistance // the world Locate's tuning and these bounds are for
 	o.Sessions = 100
 	sum, err := sim.Generate(context.Background(), st, o, nil)
 	if err != nil {

@@ -96,7 +96,8 @@ type Store struct {
 
 	// Endpoint is the server: "host:port" (TLS per use_tls), or a URL
 	// "http://host:port" / "https://host" whose scheme decides TLS.
-	Endpoint string `mapstructure:"endpoint"`
+	// User-info in the URL (user:password@) is redacted in saved configs.
+	Endpoint string `mapstructure:"endpoint" redact:"userinfo"`
 	// Bucket holds the recordings. Default "heimdall-raw-iq".
 	Bucket string `mapstructure:"bucket"`
 	// ModelsBucket receives published models. Default "heimdall-models".
@@ -299,6 +300,9 @@ func paramText(fv reflect.Value, f reflect.StructField) string {
 	}
 	switch fv.Kind() {
 	case reflect.String:
+		if f.Tag.Get("redact") == "userinfo" {
+			return RedactURL(fv.String())
+		}
 		return fv.String()
 	case reflect.Pointer, reflect.Interface:
 		if fv.IsNil() {
@@ -372,7 +376,8 @@ func flatten(c Config) map[string]any {
 	return out
 }
 
-// nest rebuilds a section map for YAML output, redacting `redact:"true"` fields.
+// nest rebuilds a section map for YAML output, redacting `redact:"true"`
+// fields and the URL user-info of `redact:"userinfo"` fields (RedactURL).
 func nest(v reflect.Value) map[string]any {
 	root := map[string]any{}
 	walk(v, "", func(k string, fv reflect.Value, f reflect.StructField) {
@@ -387,8 +392,15 @@ func nest(v reflect.Value) map[string]any {
 			m = sub
 		}
 		val := fv.Interface()
-		if f.Tag.Get("redact") == "true" && !fv.IsZero() {
-			val = "REDACTED"
+		switch f.Tag.Get("redact") {
+		case "true":
+			if !fv.IsZero() {
+				val = Redacted
+			}
+		case "userinfo":
+			if s, ok := val.(string); ok {
+				val = RedactURL(s)
+			}
 		}
 		m[parts[len(parts)-1]] = val
 	})

@@ -71,7 +71,11 @@ func Export(ctx context.Context, runDir string, cfg config.Config, o ExportOptio
 			ds = nil
 		}
 	}
-	return exportTrained(cfg, opened.Backend, opened.Spec, runDir, ds, logw)
+	res, err := exportTrained(cfg, opened.Backend, opened.Spec, runDir, ds, logw)
+	if err != nil {
+		return res, err
+	}
+	return res, logExportToRun(ctx, cfg, runDir, logw)
 }
 
 // exportTrained exports the best checkpoint of runDir with an open backend;
@@ -111,6 +115,7 @@ func exportTrained(cfg config.Config, backend compute.Backend, spec, runDir stri
 		if berr := benchAfterExport(cfg, m, spec, runDir, logw); berr != nil {
 			fmt.Fprintf(logw, "WARNING: inference benchmark after export failed: %v\n", berr)
 		}
+		err = writeMLflowModel(runDir, ds) // after the bench: the model card is final
 	}
 	return res, err
 }

@@ -62,13 +62,14 @@ func startTracking(ctx context.Context, cfg config.Config, runDir string, ds *da
 	}
 	t := &trackedRun{tr: tr, cfg: cfg, runDir: runDir, logw: logw}
 	t.check(tr.LogParams(ctx, runParams(cfg, ds)))
+	shown := config.RedactURL(uri) // Credentials in the URI never reach a log.
 	if uri == "" {
 		fmt.Fprintf(logw, "tracking: local, in %s (set HEIMDALL_MLFLOW_TRACKING_URI or --tracking-uri for MLflow)\n", filepath.Join(runDir, tracking.Dir))
 	} else if r := tr.Report(); r.Failed {
 		fmt.Fprintf(logw, "WARNING: tracking: MLflow at %s (from %s) is not answering; training goes on and the run is buffered in %s: %s\n",
-			uri, source, r.Dir, r.Error)
+			shown, source, r.Dir, r.Error)
 	} else {
-		fmt.Fprintf(logw, "tracking: MLflow %s (from %s), experiment %s, run %s\n", uri, source, cfg.Tracking.Experiment, r.RunID)
+		fmt.Fprintf(logw, "tracking: MLflow %s (from %s), experiment %s, run %s\n", shown, source, cfg.Tracking.Experiment, r.RunID)
 	}
 	return t, nil
 }
@@ -202,15 +203,25 @@ func (t *trackedRun) registerModel(ctx context.Context, res *TrainResult) {
 		"onnx_model_name":   t.cfg.Tracking.RegisteredModel,
 		"onnx_file_size_mb": strconv.FormatFloat(float64(st.Size())/(1<<20), 'f', 3, 64),
 	}))
+	if src := publishedSource(t.cfg, res); src != "" {
+		tags["published_uri"], tags["published_key"] = src, res.Published.Key
+	}
+	// The source is the MLflow Model directory logged as the run artifact
+	// model/ (what MLflow's loaders resolve models:/ to); a run without one
+	// (exported before) registers the bare model.onnx as before.
+	artifactPath := tracking.MLflowModelArtifactPath
+	if _, err := os.Stat(filepath.Join(t.runDir, rundir.MLflowModelDir, tracking.MLmodelFile)); err != nil {
+		artifactPath = "model/model.onnx"
+	}
 	reg, err := t.tr.RegisterModel(ctx, tracking.ModelSpec{
 		Name:         t.cfg.Tracking.RegisteredModel,
-		ArtifactPath: "model/model.onnx",
-		Source:       publishedSource(t.cfg, res),
+		ArtifactPath: artifactPath,
 		Description:  "LocalizationNet exported to ONNX by heimdall train, run " + filepath.Base(t.runDir),
 		Tags:         tags,
 		ModelTags:    map[string]string{"framework": "gomlx", "format": "onnx", "model": "LocalizationNet"},
 		Stage:        t.cfg.Tracking.Stage,
 		Alias:        t.cfg.Tracking.Alias,
+		Revision:     tags["sha256"], // a re-export (heimdall export) is a new version
 	})
 	t.check(err)
 	if reg.Version != "" {
@@ -244,8 +255,16 @@ func runArtifacts(runDir string, res *TrainResult) []artifact {
 			add(filepath.Join(rundir.CheckpointsDir, filepath.Base(f)), rundir.CheckpointsDir+"/"+filepath.Base(f))
 		}
 	}
-	add(rundir.ModelFile, "model/"+rundir.ModelFile)
-	add(rundir.ModelCardFile, "model/"+rundir.ModelCardFile)
+	// The MLflow Model directory is the artifact model/ (registered from
+	// there); a run exported before it existed logs the two files alone.
+	if files, _ := os.ReadDir(filepath.Join(runDir, rundir.MLflowModelDir)); len(files) > 0 {
+		for _, f := range files {
+			add(filepath.Join(rundir.MLflowModelDir, f.Name()), tracking.MLflowModelArtifactPath+"/"+f.Name())
+		}
+	} else {
+		add(rundir.ModelFile, "model/"+rundir.ModelFile)
+		add(rundir.ModelCardFile, "model/"+rundir.ModelCardFile)
+	}
 	for _, pat := range []string{"bench*.json", "bench*.md"} {
 		files, _ := filepath.Glob(filepath.Join(runDir, pat))
 		for _, f := range files {
@@ -334,13 +353,13 @@ func ReplayTracking(ctx context.Context, cfg config.Config, runDir string) (trac
 	}
 	c, err := tracking.NewClient(uri, cfg.Tracking.ClientOptions())
 	if err != nil {
-		return tracking.SyncStats{}, uri, err
+		return tracking.SyncStats{}, config.RedactURL(uri), err
 	}
 	s, err := tracking.Replay(ctx, c, runDir)
 	if err != nil {
-		return s, uri, err
+		return s, c.URI(), err
 	}
-	return s, uri, markReplayedInSummary(runDir, uri, s)
+	return s, c.URI(), markReplayedInSummary(runDir, c.URI(), s)
 }
 
 // markReplayedInSummary updates the run summary's tracking section after a
@@ -374,14 +393,14 @@ func PromoteModel(ctx context.Context, cfg config.Config, version, stage string)
 	}
 	c, err := tracking.NewClient(uri, cfg.Tracking.ClientOptions())
 	if err != nil {
-		return nil, uri, err
+		return nil, config.RedactURL(uri), err
 	}
 	mv, err := tracking.Promote(ctx, c, cfg.Tracking.RegisteredModel, version, stage, "")
-	return mv, uri, err
+	return mv, c.URI(), err
 }
 
-// publishedSource is the s3:// URI of the published model, the registry
-// source when S3 publishing is on; "" keeps the run's artifact URI.
+// publishedSource is the s3:// URI of the published model (a tag of the
+// registered version), "" when it was not published.
 func publishedSource(cfg config.Config, res *TrainResult) string {
 	if res == nil || res.Published == nil {
 		return ""

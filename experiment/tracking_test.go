@@ -132,7 +132,7 @@ func TestTrainTrackedInMLflow(t *testing.T) {
 	if err != nil {
 		t.Fatalf("registered model: %v\n%s", err, log.String())
 	}
-	if mv.CurrentStage != tracking.StageStaging || mv.RunID != r.RunID || !strings.HasSuffix(mv.Source, "/model/model.onnx") {
+	if mv.CurrentStage != tracking.StageStaging || mv.RunID != r.RunID || !strings.HasSuffix(mv.Source, "/artifacts/model") {
 		t.Errorf("model version %+v", mv)
 	}
 }

@@ -60,12 +60,15 @@ func stftLayout(n, nfft, hop int) (padded, frames int) {
 	return padded, 1 + (padded-nfft)/hop
 }
 
-// stftCore holds the per-goroutine state of one STFT: the FFT plan (gonum's
-// FFT keeps work buffers, so it is not safe for concurrent use) and scratch.
+// stftCore holds the per-goroutine state of one STFT: the FFT plan (both
+// plans keep work buffers, so a core is not safe for concurrent use) and
+// scratch. A power-of-two nfft (every MelConfig) uses rfftPower; any other
+// length (STFTPower accepts them) gonum's FFTPACK.
 type stftCore struct {
 	nfft, hop int
 	win       []float64
 	scale     float64 // 1 / sum(win)^2: scaling='spectrum', squared for power
+	rfft      *rfftPower
 	fft       *fourier.FFT
 	frame     []float64
 	coef      []complex128
@@ -78,16 +81,21 @@ func newSTFTCore(nfft, hop int, win []float64) *stftCore {
 	for _, v := range win {
 		sum += v
 	}
-	return &stftCore{
+	s := &stftCore{
 		nfft:  nfft,
 		hop:   hop,
 		win:   win,
 		scale: 1 / (sum * sum),
-		fft:   fourier.NewFFT(nfft),
-		frame: make([]float64, nfft),
-		coef:  make([]complex128, nfft/2+1),
 		power: make([]float64, nfft/2+1),
 	}
+	if nfft >= 2 && isPow2(nfft) {
+		s.rfft = newRFFTPower(win, s.scale)
+	} else {
+		s.fft = fourier.NewFFT(nfft)
+		s.frame = make([]float64, nfft)
+		s.coef = make([]complex128, nfft/2+1)
+	}
+	return s
 }
 
 // pad lays x out in the core's padded buffer and returns the frame count.
@@ -104,7 +112,9 @@ func (s *stftCore) pad(x []float64) int {
 	return T
 }
 
-// padIQ is pad for x = |iq| computed in float64.
+// padIQ is pad for x = |iq| computed in float64: sqrt(re^2 + im^2), exact
+// products of the float32 parts and one rounding each for the sum and the
+// root (math.Hypot's overflow guard is not needed for float32 inputs).
 func (s *stftCore) padIQ(iq []complex64) int {
 	n, T := stftLayout(len(iq), s.nfft, s.hop)
 	if cap(s.xp) < n {
@@ -114,7 +124,8 @@ func (s *stftCore) padIQ(iq []complex64) int {
 	left := s.nfft / 2
 	clear(s.xp[:left])
 	for i, v := range iq {
-		s.xp[left+i] = math.Hypot(float64(real(v)), float64(imag(v)))
+		re, im := float64(real(v)), float64(imag(v))
+		s.xp[left+i] = math.Sqrt(re*re + im*im)
 	}
 	clear(s.xp[left+len(iq):])
 	return T
@@ -123,6 +134,10 @@ func (s *stftCore) padIQ(iq []complex64) int {
 // framePower computes |Z|^2 of frame t of the padded signal into s.power.
 func (s *stftCore) framePower(t int) {
 	seg := s.xp[t*s.hop : t*s.hop+s.nfft]
+	if s.rfft != nil {
+		s.rfft.power(seg, s.power)
+		return
+	}
 	for i, w := range s.win {
 		s.frame[i] = seg[i] * w
 	}

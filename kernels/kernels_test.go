@@ -526,7 +526,10 @@ func TestFeaturesAllocs(t *testing.T) {
 
 // BenchmarkFeaturesSession extracts the features of one 7-receiver session
 // (7 channels × 16896 IQ samples at 12.5 kHz, default config) per iteration,
-// sequentially on one goroutine.
+// sequentially on one goroutine. Besides sessions/s (wall clock) it reports
+// sessions/cpu-s: sessions per second of this process's CPU time, the
+// per-core figure that stays meaningful when other work shares the cores
+// (run with -cpu 1; scripts/bench-features.sh compares it with scipy's).
 func BenchmarkFeaturesSession(b *testing.B) {
 	cfg := DefaultMelConfig()
 	e, err := NewExtractor(cfg, 12500)
@@ -542,6 +545,7 @@ func BenchmarkFeaturesSession(b *testing.B) {
 	per := cfg.NMels * cfg.Frames
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0, cpuOK := processCPU()
 	for i := 0; i < b.N; i++ {
 		for c := 0; c < ch; c++ {
 			if err := e.Features(inputs[c], dst[c*per:(c+1)*per]); err != nil {
@@ -549,8 +553,12 @@ func BenchmarkFeaturesSession(b *testing.B) {
 			}
 		}
 	}
+	cpu1, _ := processCPU()
 	b.ReportMetric(float64(b.N*ch)/b.Elapsed().Seconds(), "channels/s")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sessions/s")
+	if cpuOK && cpu1 > cpu0 {
+		b.ReportMetric(float64(b.N)/(cpu1-cpu0).Seconds(), "sessions/cpu-s")
+	}
 }
 
 // BenchmarkFeaturesSessionParallel is BenchmarkFeaturesSession with the 7

@@ -19,7 +19,7 @@
 // receivers, Reshape and Concat to the pooled features): per
 // conv+BatchNorm a Conv whose
 // weights and bias have the BatchNorm (inference statistics) folded in,
-// Relu, residual Add; ReduceMean over H, W; per head Gemm (Dense with the
+// Relu, residual Add; GlobalAveragePool and Flatten (or the Reshape); per head Gemm (Dense with the
 // following BatchNorm folded) + Relu (dropout removed), Gemm to 2 outputs;
 // positions = head * scale + centroid (Mul, Add); uncertainties =
 // Clip(Softplus(head) * sigma_scale, 0.01, 1.0) (the calibration factor). Opset 14 (Clip takes min/max as inputs,
@@ -281,13 +281,19 @@ func BuildGraph(m *trainer.Model) (*onnxpb.ModelProto, error) {
 			h = e.b.node("Relu", stage+"/"+block+"/relu", []string{sum})
 		}
 	}
-	feat := e.b.node("ReduceMean", "global_mean_pool", []string{h}, attrInts("axes", 2, 3), attrInt("keepdims", 0))
+	// GlobalAveragePool rather than ReduceMean over (H, W): ONNX Runtime's
+	// NCHWc layout pass runs it in the blocked layout of the convolutions,
+	// so only the pooled [N, D, 1, 1] is reordered back to NCHW, not the
+	// whole last feature map (docs/PERFORMANCE.md, ONNX batch 1).
+	feat := e.b.node("GlobalAveragePool", "global_mean_pool", []string{h})
 	last := widths[len(widths)-1]
 	if cfg.SharedEncoder() {
-		// [batch*receivers, D] -> [batch, receivers*D], receiver-major.
+		// [batch*receivers, D, 1, 1] -> [batch, receivers*D], receiver-major.
 		last *= shape[0]
 		target := e.b.int64Initializer("receiver_features_shape", -1, int64(last))
 		feat = e.b.node("Reshape", "receiver_features", []string{feat, target})
+	} else {
+		feat = e.b.node("Flatten", "pooled_features", []string{feat}, attrInt("axis", 1))
 	}
 	if cfg.MelProfile {
 		// Time-averaged spectra [batch, receivers*n_mels], appended to the

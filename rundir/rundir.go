@@ -36,6 +36,10 @@ const (
 	ParityFile     = "parity.json"   // Parity.
 	BenchFile      = "bench.json"    // BenchReport of the short benchmark after export.
 	TrackingDir    = "tracking"      // the local tracking records.
+	// MLflowModelDir is the MLflow Model directory (MLmodel, the model and
+	// its card, signature, input example; tracking.WriteMLflowModel), logged
+	// as the run artifact model/ and registered from there.
+	MLflowModelDir = "mlflow_model"
 )
 
 // Path is RUN_DIR/name.

@@ -6,7 +6,9 @@
 # process tree, one report:
 #   1. installs what it needs: XLA CPU plugin + ONNX Runtime (cached), the
 #      Python side (scripts/pyvenv.sh peers bench/peers/requirements.txt:
-#      PyTorch, onnxruntime, onnx in a venv cached outside the repo);
+#      PyTorch, onnxruntime, onnx in a venv cached outside the repo; the
+#      features comparison installs the scipy venv of
+#      scripts/requirements-golden.txt the same way);
 #   2. RUN_DIR, or (default) trains runs/bench-peers-quick from
 #      bench/peers/quick.yaml (the default `cpu` preset on a small simulated
 #      set) when it does not exist yet;
@@ -15,7 +17,12 @@
 #   4. parity, peak FLOP/s, training throughput (PyTorch eager, ours on XLA
 #      CPU, ours on pure Go for 2 steps), the step profile (forward only,
 #      backbone cut after each stage), inference latency (`heimdall bench`
-#      and PyTorch eager / PyTorch's ONNX export in ONNX Runtime);
+#      and PyTorch eager / PyTorch's ONNX export in ONNX Runtime), then
+#      ONNX batch 1 side by side (`peerbench onnx` from Go and `peers.py onnx`
+#      from Python, each timing our export and PyTorch's interleaved, the two
+#      processes alternating BENCH_PEERS_ONNX_ROUNDS times, default 3) and
+#      the features per core, ours vs scipy (scripts/bench-features.sh;
+#      BENCH_PEERS_FEATURES=0 skips it);
 #   5. writes OUT/report.md + OUT/report.json and prints the Markdown.
 #
 # Environment: BENCH_PEERS_OUT (default runs/bench-peers-report),
@@ -53,6 +60,9 @@ if [ -z "$run_dir" ]; then
 		rm -rf "$run_dir"
 		log "training the quick run $run_dir (bench/peers/quick.yaml)"
 		bin/heimdall train --config bench/peers/quick.yaml --simulate >&2
+	else
+		# Re-export with this checkout's exporter (the run may predate it).
+		bin/heimdall export --no-validation "$run_dir" >/dev/null 2>&1
 	fi
 fi
 [ -f "$run_dir/config.json" ] || { log "not a run directory: $run_dir"; exit 2; }
@@ -105,6 +115,18 @@ log "inference: heimdall bench (native vs ONNX Runtime from Go)"
 bin/heimdall bench "$run_dir" --batch 1,32 --no-validation --json "$out/heimdall-bench.json" --markdown "$out/heimdall-bench.md" >"$out/heimdall-bench.txt" 2>"$out/heimdall-bench.log"
 log "inference: PyTorch eager and PyTorch's ONNX export in ONNX Runtime"
 "$py" "$P" infer "${common[@]}" --onnx-out "$out/pytorch-export.onnx" 2>/dev/null >"$out/pytorch-infer.json"
+
+onnx_rounds=${BENCH_PEERS_ONNX_ROUNDS:-3}
+log "ONNX batch 1 side by side: both exports from Go and from Python, alternating ($onnx_rounds rounds)"
+files="$run_dir/model.onnx,$out/pytorch-export.onnx"
+for r in $(seq 1 "$onnx_rounds"); do
+	bin/peerbench onnx -files "$files" -batch 1 -rounds 10 -per 20 >"$out/onnx-b1-go-$r.json"
+	"$py" "$P" onnx --files "$files" --batch 1 --rounds 10 --per 20 2>/dev/null >"$out/onnx-b1-py-$r.json"
+done
+if [ "${BENCH_PEERS_FEATURES:-1}" != 0 ]; then
+	log "features: ours (kernels, 1 core) vs scipy (1 core), alternating"
+	scripts/bench-features.sh "$out/features.json" >/dev/null
+fi
 
 load_after=$(load)
 shared=false

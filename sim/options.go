@@ -44,13 +44,84 @@ type Options struct {
 	// LonMax: see LatMin. Default 9.4.
 	LonMax float64 `mapstructure:"lon_max"`
 
-	// TxPowerDBm is the nominal transmitter power (EIRP). Default 37 (5 W).
+	// World selects the static world sessions are drawn from: "terrain"
+	// (default: a seeded synthetic terrain of the region, free space plus
+	// diffraction over each path, receivers with their own gain offsets,
+	// noise floors and antennas; see World) or "log_distance" (one
+	// log-distance law with independent shadowing, identical receivers: the
+	// simulator before the terrain world). Keys marked "log_distance world"
+	// or "terrain world" apply to that world only.
+	World string `mapstructure:"world"`
+	// WorldSeed seeds the world (terrain detail, receiver gain offsets,
+	// noise floors, antennas): identical for every session seed. Default 1.
+	WorldSeed int64 `mapstructure:"world_seed"`
+	// DEMResolutionM is the terrain model's grid spacing, and the sampling
+	// step of path profiles (terrain world). Default 500 (the resolution
+	// the design asks for; SRTM-3, which the original used, is 90 m).
+	DEMResolutionM float64 `mapstructure:"dem_resolution_m"`
+	// LossGridM is the spacing of the per-receiver diffraction-loss grids
+	// over the transmitter box; losses in between are interpolated
+	// (terrain world). Default 1000: 7 receivers x 2 antenna heights x ~33k
+	// nodes build in about a second on two cores.
+	LossGridM float64 `mapstructure:"loss_grid_m"`
+	// EarthKFactor is the effective earth radius factor for the terrain
+	// profiles' curvature (terrain world). Default 4/3, the median
+	// standard atmosphere (ITU-R P.453, P.452's k50).
+	EarthKFactor float64 `mapstructure:"earth_k_factor"`
+	// RxAntennaHeightM is every receiver antenna's height above ground
+	// (terrain world). Default 15: a mast on a building or tower, the usual
+	// WebSDR installation (modelling choice; no site data).
+	RxAntennaHeightM float64 `mapstructure:"rx_antenna_height_m"`
+	// RxGainSigmaDB is the standard deviation of the receivers' static,
+	// uncalibrated gain offsets (terrain world). Default 3: coax loss at
+	// 145 MHz (1-4 dB), preamps and SDR gain settings differ by a few dB.
+	RxGainSigmaDB float64 `mapstructure:"rx_gain_sigma_db"`
+	// RxNoiseSigmaDB is the standard deviation of a receiver's static noise
+	// floor about its ITU-R P.372 environment median (local interference)
+	// (terrain world). Default 2.
+	RxNoiseSigmaDB float64 `mapstructure:"rx_noise_sigma_db"`
+	// RxNoiseFigureDB is the receivers' noise figure (terrain world).
+	// Default 6: a typical SDR front end without a masthead preamp.
+	RxNoiseFigureDB float64 `mapstructure:"rx_noise_figure_db"`
+	// DirectionalReceivers is how many receivers (chosen by world_seed)
+	// have a directional antenna, Yagi or log-periodic, pointed toward the
+	// box (terrain world). Default 2 of 7 (the original simulator gave 25%
+	// of receivers directional antennas).
+	DirectionalReceivers int `mapstructure:"directional_receivers"`
+	// TxPowerMinDBm and TxPowerMaxDBm bound the transmitter power, uniform
+	// in dBm per session (terrain world). Defaults 27 (0.5 W, a handheld on
+	// low power) and 47 (50 W, a mobile rig), the range of 2 m FM radios.
+	TxPowerMinDBm float64 `mapstructure:"tx_power_min_dbm"`
+	// TxPowerMaxDBm: see TxPowerMinDBm. Default 47.
+	TxPowerMaxDBm float64 `mapstructure:"tx_power_max_dbm"`
+	// TxHeightMinM and TxHeightMaxM bound the transmitter antenna's height
+	// above ground, uniform per session (terrain world). Defaults 1.5 (a
+	// handheld) and 10 (a base station's mast).
+	TxHeightMinM float64 `mapstructure:"tx_height_min_m"`
+	// TxHeightMaxM: see TxHeightMinM. Default 10.
+	TxHeightMaxM float64 `mapstructure:"tx_height_max_m"`
+	// EnvironmentLossMinDB and EnvironmentLossMaxDB bound the loss of the
+	// transmitter's surroundings (body, vehicle, buildings), uniform per
+	// session and common to all its paths (terrain world). Defaults 5 and
+	// 15, the original simulator's environment loss.
+	EnvironmentLossMinDB float64 `mapstructure:"environment_loss_min_db"`
+	// EnvironmentLossMaxDB: see EnvironmentLossMinDB. Default 15.
+	EnvironmentLossMaxDB float64 `mapstructure:"environment_loss_max_db"`
+	// ResidualShadowingDB is the standard deviation of the log-normal
+	// shadowing the terrain model does not resolve (clutter, sub-DEM
+	// terrain), per receiver and session (terrain world). Default 3, the
+	// residual of issue 14's quick check.
+	ResidualShadowingDB float64 `mapstructure:"residual_shadowing_db"`
+
+	// TxPowerDBm is the nominal transmitter power (EIRP) (log_distance
+	// world). Default 37 (5 W).
 	TxPowerDBm float64 `mapstructure:"tx_power_dbm"`
 	// TxPowerJitterDB is the standard deviation of a per-session offset of
 	// the transmitter power (different radios and antennas), so the absolute
-	// level does not give the distance away. Default 3.
+	// level does not give the distance away (log_distance world). Default 3.
 	TxPowerJitterDB float64 `mapstructure:"tx_power_jitter_db"`
-	// PathLossExponent is n of the log-distance model. Default 3.0.
+	// PathLossExponent is n of the log-distance model (log_distance world).
+	// Default 3.0.
 	PathLossExponent float64 `mapstructure:"path_loss_exponent"`
 	// ReferenceDistanceKm is d0 of the log-distance model. Default 1.
 	ReferenceDistanceKm float64 `mapstructure:"reference_distance_km"`
@@ -58,7 +129,8 @@ type Options struct {
 	// 1 km and 145 MHz).
 	ReferenceLossDB float64 `mapstructure:"reference_loss_db"`
 	// ShadowingSigmaDB is the standard deviation of the log-normal
-	// shadowing, drawn independently per receiver and session. Default 4.
+	// shadowing, drawn independently per receiver and session (log_distance
+	// world). Default 4.
 	ShadowingSigmaDB float64 `mapstructure:"shadowing_sigma_db"`
 
 	// RicianKDB is the Rician K-factor (line-of-sight to scattered power) at
@@ -73,8 +145,9 @@ type Options struct {
 	// [0, DopplerMaxHz]. 0 makes the fading static. Default 6.
 	DopplerMaxHz float64 `mapstructure:"doppler_max_hz"`
 
-	// NoiseFloorDBm is the receiver noise power in the recorded bandwidth.
-	// Default -120.
+	// NoiseFloorDBm is the receiver noise power in the recorded bandwidth
+	// (log_distance world; the terrain world derives each receiver's from
+	// ITU-R P.372). Default -120.
 	NoiseFloorDBm float64 `mapstructure:"noise_floor_dbm"`
 	// NoiseFloorJitterDB is the standard deviation of a per-receiver,
 	// per-session offset of the noise floor (local interference). Default 1.
@@ -112,36 +185,53 @@ type Options struct {
 // DefaultOptions returns the documented defaults.
 func DefaultOptions() Options {
 	return Options{
-		Sessions:            2000,
-		Seed:                1,
-		Workers:             0,
-		Prefix:              "sessions",
-		SampleRateHz:        12500,
-		DurationS:           1.36,
-		CenterFrequencyHz:   145e6,
-		LatMin:              44.2,
-		LatMax:              45.7,
-		LonMin:              7.0,
-		LonMax:              9.4,
-		TxPowerDBm:          37,
-		TxPowerJitterDB:     3,
-		PathLossExponent:    3.0,
-		ReferenceDistanceKm: 1,
-		ReferenceLossDB:     75.7,
-		ShadowingSigmaDB:    4,
-		RicianKDB:           9,
-		RicianKSlopeDB:      4,
-		DopplerMaxHz:        6,
-		NoiseFloorDBm:       -120,
-		NoiseFloorJitterDB:  1,
-		FullScaleDBm:        -40,
-		Quantize:            true,
-		CarrierOffsetHzMax:  500,
-		FMDeviationHz:       2500,
-		AudioToneMinHz:      300,
-		AudioToneMaxHz:      3000,
-		ApprovedFraction:    0.9,
-		MissingReceiverProb: 0.02,
+		Sessions:             2000,
+		Seed:                 1,
+		Workers:              0,
+		Prefix:               "sessions",
+		SampleRateHz:         12500,
+		DurationS:            1.36,
+		CenterFrequencyHz:    145e6,
+		LatMin:               44.2,
+		LatMax:               45.7,
+		LonMin:               7.0,
+		LonMax:               9.4,
+		World:                WorldTerrain,
+		WorldSeed:            1,
+		DEMResolutionM:       500,
+		LossGridM:            1000,
+		EarthKFactor:         4.0 / 3,
+		RxAntennaHeightM:     15,
+		RxGainSigmaDB:        3,
+		RxNoiseSigmaDB:       2,
+		RxNoiseFigureDB:      6,
+		DirectionalReceivers: 2,
+		TxPowerMinDBm:        27,
+		TxPowerMaxDBm:        47,
+		TxHeightMinM:         1.5,
+		TxHeightMaxM:         10,
+		EnvironmentLossMinDB: 5,
+		EnvironmentLossMaxDB: 15,
+		ResidualShadowingDB:  3,
+		TxPowerDBm:           37,
+		TxPowerJitterDB:      3,
+		PathLossExponent:     3.0,
+		ReferenceDistanceKm:  1,
+		ReferenceLossDB:      75.7,
+		ShadowingSigmaDB:     4,
+		RicianKDB:            9,
+		RicianKSlopeDB:       4,
+		DopplerMaxHz:         6,
+		NoiseFloorDBm:        -120,
+		NoiseFloorJitterDB:   1,
+		FullScaleDBm:         -40,
+		Quantize:             true,
+		CarrierOffsetHzMax:   500,
+		FMDeviationHz:        2500,
+		AudioToneMinHz:       300,
+		AudioToneMaxHz:       3000,
+		ApprovedFraction:     0.9,
+		MissingReceiverProb:  0.02,
 	}
 }
 
@@ -220,6 +310,57 @@ func (o Options) Validate() error {
 		if finite(nn.key, nn.v) && nn.v < 0 {
 			bad(nn.key, "must be >= 0")
 		}
+	}
+	switch o.World {
+	case WorldTerrain, WorldLogDistance:
+	default:
+		bad("world", fmt.Sprintf("must be %q or %q, got %q", WorldTerrain, WorldLogDistance, o.World))
+	}
+	for _, pos := range []struct {
+		key string
+		v   float64
+	}{
+		{"dem_resolution_m", o.DEMResolutionM},
+		{"loss_grid_m", o.LossGridM},
+		{"earth_k_factor", o.EarthKFactor},
+		{"rx_antenna_height_m", o.RxAntennaHeightM},
+		{"tx_height_min_m", o.TxHeightMinM},
+	} {
+		if finite(pos.key, pos.v) && pos.v <= 0 {
+			bad(pos.key, "must be > 0")
+		}
+	}
+	if o.DEMResolutionM > 500 {
+		bad("dem_resolution_m", "must be <= 500 (coarser terrain loses the valleys)")
+	}
+	if o.DEMResolutionM > 0 && o.LossGridM > 0 && o.LossGridM < o.DEMResolutionM/4 {
+		bad("loss_grid_m", "must be >= dem_resolution_m/4")
+	}
+	for _, nn := range []struct {
+		key string
+		v   float64
+	}{
+		{"rx_gain_sigma_db", o.RxGainSigmaDB},
+		{"rx_noise_sigma_db", o.RxNoiseSigmaDB},
+		{"rx_noise_figure_db", o.RxNoiseFigureDB},
+		{"environment_loss_min_db", o.EnvironmentLossMinDB},
+		{"residual_shadowing_db", o.ResidualShadowingDB},
+	} {
+		if finite(nn.key, nn.v) && nn.v < 0 {
+			bad(nn.key, "must be >= 0")
+		}
+	}
+	if o.DirectionalReceivers < 0 {
+		bad("directional_receivers", "must be >= 0")
+	}
+	if finite("tx_power_min_dbm", o.TxPowerMinDBm) && finite("tx_power_max_dbm", o.TxPowerMaxDBm) && o.TxPowerMaxDBm < o.TxPowerMinDBm {
+		bad("tx_power_max_dbm", "must be >= simulate.tx_power_min_dbm")
+	}
+	if finite("tx_height_max_m", o.TxHeightMaxM) && o.TxHeightMaxM < o.TxHeightMinM {
+		bad("tx_height_max_m", "must be >= simulate.tx_height_min_m")
+	}
+	if finite("environment_loss_max_db", o.EnvironmentLossMaxDB) && o.EnvironmentLossMaxDB < o.EnvironmentLossMinDB {
+		bad("environment_loss_max_db", "must be >= simulate.environment_loss_min_db")
 	}
 	if finite("path_loss_exponent", o.PathLossExponent) && o.PathLossExponent <= 0 {
 		bad("path_loss_exponent", "must be > 0")

@@ -1,12 +1,29 @@
 // Package sim generates synthetic recording sessions in the stored session
 // layout (package session), standing in for real WebSDR recordings.
 //
-// Each session places one transmitter uniformly in a latitude/longitude box
-// around the receivers of geo.Receivers. For receiver i at haversine distance
-// d_i the mean received power follows the log-distance model with log-normal
-// shadowing,
+// Sessions are drawn from a World (world.go), the static part that stays put
+// from session to session, seeded by world_seed alone:
 //
-//	P_i = Ptx + J - PL0 - 10 n log10(d_i/d0) + N(0, σ_shadow²)   [dBm]
+//   - "terrain" (the default): a synthetic elevation model of NW Italy
+//     (terrain.go: the Alps, the Po plain, the Apennines, the Ligurian sea),
+//     each receiver on it at its ground height plus an antenna height, with
+//     its own uncalibrated gain offset, noise floor (ITU-R P.372 by site) and
+//     antenna pattern (antenna.go; most omni, some directional). The mean
+//     received power of receiver i from a transmitter of EIRP E is
+//
+//     P_i = E + G_i(bearing) + offset_i - FSPL(d_i) - L_diff,i(position, height)
+//
+//     with L_diff the Bullington diffraction loss over the great-circle
+//     terrain profile with 4/3-earth curvature (diffraction.go), tabulated
+//     per receiver on a grid over the transmitter box (world_power.go). Per
+//     session the transmitter draws its power (handheld to mobile), antenna,
+//     environment loss and antenna height, and each path a residual
+//     log-normal shadowing;
+//
+//   - "log_distance": the earlier world, one log-distance law with
+//     independent log-normal shadowing, identical receivers,
+//
+//     P_i = Ptx + J - PL0 - 10 n log10(d_i/d0) + N(0, σ_shadow²)   [dBm]
 //
 // where J is a per-session transmitter-power offset. The transmitted signal
 // is narrowband FM by a single audio tone (random tone frequency, random
@@ -64,6 +81,12 @@ const writersPerWorker = 4
 // fading model.
 const fadingPaths = 8
 
+// maxFadingStep is the most samples apart the fading channel is evaluated
+// (linear interpolation in between); fewer when the Doppler shift would
+// turn a path's phase by more than 1.8 degrees (1/200 turn) in a step:
+// 16 samples (1.3 ms at 12.5 kHz) up to a Doppler of 3.9 Hz, 10 at 6 Hz.
+const maxFadingStep = 16
+
 // epoch is the start of the window session timestamps are drawn from.
 var epoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -112,6 +135,10 @@ func Generate(ctx context.Context, st storage.Store, o Options, progressOut io.W
 		workers = runtime.NumCPU()
 	}
 	workers = min(workers, o.Sessions)
+	w, err := NewWorld(o)
+	if err != nil {
+		return Summary{}, err
+	}
 
 	bar := progress.New(progressOut, int64(o.Sessions), "simulate", "sessions")
 
@@ -130,7 +157,7 @@ func Generate(ctx context.Context, st storage.Store, o Options, progressOut io.W
 		synthWG.Add(1)
 		go func() {
 			defer synthWG.Done()
-			g := newGenerator(o)
+			g := newGenerator(o, w)
 			for idx := range jobs {
 				if ctx.Err() != nil {
 					continue
@@ -218,14 +245,15 @@ type sessionStats struct {
 // generator holds one worker's reusable buffers.
 type generator struct {
 	o       Options
+	w       *World
 	n       int
 	carrier []complex128 // unit-amplitude FM waveform shared by receivers
 	iq      []complex64
 }
 
-func newGenerator(o Options) *generator {
+func newGenerator(o Options, w *World) *generator {
 	n := o.NumSamples()
-	return &generator{o: o, n: n, carrier: make([]complex128, n), iq: make([]complex64, n)}
+	return &generator{o: o, w: w, n: n, carrier: make([]complex128, n), iq: make([]complex64, n)}
 }
 
 // rngFor returns the random stream of session index: seeded by a SplitMix64
@@ -307,7 +335,7 @@ func (g *generator) synth(idx int) (*synthesized, error) {
 	for i := range rx {
 		r := &rx[i]
 		r.missing = rng.Float64() < o.MissingReceiverProb
-		r.shadowDB = o.ShadowingSigmaDB * rng.NormFloat64()
+		r.shadowDB = g.w.shadowingSigmaDB() * rng.NormFloat64()
 		r.noiseDB = o.NoiseFloorJitterDB * rng.NormFloat64()
 		r.phase = 2 * math.Pi * rng.Float64()
 		for k := range fadingPaths {
@@ -324,6 +352,14 @@ func (g *generator) synth(idx int) (*synthesized, error) {
 		}
 	}
 
+	// The terrain world's transmitter: drawn after everything the
+	// log-distance world draws, so that world's draws are unchanged.
+	eirpDBm, hFrac := txDBm, 0.0
+	if g.w.Kind == WorldTerrain {
+		tx := g.w.drawTx(rng)
+		eirpDBm, hFrac = tx.eirpDBm(), tx.hFrac
+	}
+
 	g.synthCarrier(offsetHz, toneHz, devHz, tonePhase)
 
 	out := &synthesized{stats: sessionStats{status: status}}
@@ -335,10 +371,8 @@ func (g *generator) synth(idx int) (*synthesized, error) {
 			stats.missing++
 			continue
 		}
-		d := max(geo.HaversineKm(lat, lon, rcv.Lat, rcv.Lon), 0.01)
-		pDBm := txDBm - o.ReferenceLossDB - 10*o.PathLossExponent*math.Log10(d/o.ReferenceDistanceKm) + r.shadowDB
-		kDB := o.RicianKDB - o.RicianKSlopeDB*math.Log10(d/o.ReferenceDistanceKm)
-		g.synthReceiver(rng, r, pDBm, kDB, dopplerHz)
+		pDBm, d := g.w.MeanPowerDBm(i, lat, lon, eirpDBm, hFrac)
+		g.synthReceiver(rng, r, pDBm+r.shadowDB, g.w.ricianKDB(d), g.w.Sites[i].NoiseFloorDBm, dopplerHz)
 
 		iqKey := session.IQKey(o.Prefix, id, rcv.ID)
 		buf := bytes.NewBuffer(make([]byte, 0, 128+8*len(g.iq)))
@@ -400,11 +434,12 @@ func (g *generator) synthCarrier(offsetHz, toneHz, devHz, tonePhase float64) {
 }
 
 // synthReceiver fills g.iq with what one receiver records: the carrier at
-// power pDBm through a Rician channel of K-factor kDB, plus noise.
-func (g *generator) synthReceiver(rng *rand.Rand, r *receiverDraw, pDBm, kDB, dopplerHz float64) {
+// power pDBm through a Rician channel of K-factor kDB, plus noise at
+// noiseDBm (with the session's jitter).
+func (g *generator) synthReceiver(rng *rand.Rand, r *receiverDraw, pDBm, kDB, noiseDBm, dopplerHz float64) {
 	o := g.o
 	amp := math.Pow(10, (pDBm-o.FullScaleDBm)/20)
-	noiseStd := math.Sqrt(math.Pow(10, (o.NoiseFloorDBm+r.noiseDB-o.FullScaleDBm)/10) / 2)
+	noiseStd := math.Sqrt(math.Pow(10, (noiseDBm+r.noiseDB-o.FullScaleDBm)/10) / 2)
 	k := math.Pow(10, kDB/10)
 	losAmp := amp * math.Sqrt(k/(k+1))
 	scatAmp := amp * math.Sqrt(1/(k+1)/fadingPaths)
@@ -413,24 +448,40 @@ func (g *generator) synthReceiver(rng *rand.Rand, r *receiverDraw, pDBm, kDB, do
 	// random carrier phase of the receiver rides on all of them.
 	sinP, cosP := math.Sincos(r.phase)
 	los := complex(losAmp*cosP, losAmp*sinP)
+	step := maxFadingStep
+	if dopplerHz > 0 {
+		step = max(1, min(maxFadingStep, int(o.SampleRateHz/(200*dopplerHz))))
+	}
 	var paths, rot [fadingPaths]complex128
 	for k := range fadingPaths {
 		s, c := math.Sincos(r.pathPhase[k] + r.phase)
 		paths[k] = complex(scatAmp*c, scatAmp*s)
-		s, c = math.Sincos(2 * math.Pi * dopplerHz * math.Cos(r.pathAngle[k]) / o.SampleRateHz)
+		s, c = math.Sincos(2 * math.Pi * dopplerHz * math.Cos(r.pathAngle[k]) * float64(step) / o.SampleRateHz)
 		rot[k] = complex(c, s)
 	}
-
-	for n := range g.iq {
+	// The channel moves at most doppler_max_hz (a few Hz): it is evaluated
+	// every step samples and interpolated linearly in between.
+	channel := func() complex128 {
 		h := los
 		for k := range fadingPaths {
 			h += paths[k]
 			paths[k] *= rot[k]
 		}
-		v := h * g.carrier[n]
-		re := real(v) + noiseStd*rng.NormFloat64()
-		im := imag(v) + noiseStd*rng.NormFloat64()
-		g.iq[n] = complex(float32(g.sample(re)), float32(g.sample(im)))
+		return h
+	}
+	h0 := channel()
+	for n0 := 0; n0 < len(g.iq); n0 += step {
+		h1 := channel()
+		dh := (h1 - h0) / complex(float64(step), 0)
+		h := h0
+		for n := n0; n < min(n0+step, len(g.iq)); n++ {
+			v := h * g.carrier[n]
+			re := real(v) + noiseStd*rng.NormFloat64()
+			im := imag(v) + noiseStd*rng.NormFloat64()
+			g.iq[n] = complex(float32(g.sample(re)), float32(g.sample(im)))
+			h += dh
+		}
+		h0 = h1
 	}
 }
 

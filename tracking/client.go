@@ -3,6 +3,7 @@ package tracking
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,10 +47,26 @@ type Client struct {
 func NewClient(uri string, o ClientOptions) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(uri, "/"))
 	if err != nil {
-		return nil, fmt.Errorf("mlflow: tracking uri %q: %w", uri, err)
+		return nil, fmt.Errorf("mlflow: tracking uri %q: does not parse", redactUserinfo(uri))
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("mlflow: tracking uri %q: only http:// and https:// MLflow servers are supported", uri)
+		return nil, fmt.Errorf("mlflow: tracking uri %q: only http:// and https:// MLflow servers are supported", redactUserinfo(uri))
+	}
+	// Credentials in the URI become basic auth (unless the options carry an
+	// Authorization header); the base URI, which reports, logs and the
+	// replay state show, never has them.
+	// A URI read back from a saved config (user-info REDACTED) has none.
+	if u.User != nil {
+		if o.Header.Get("Authorization") == "" && u.User.Username() != "REDACTED" {
+			pw, _ := u.User.Password()
+			h := o.Header.Clone()
+			if h == nil {
+				h = http.Header{}
+			}
+			h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pw)))
+			o.Header = h
+		}
+		u.User = nil
 	}
 	if o.HTTP == nil {
 		o.HTTP = &http.Client{}
@@ -63,7 +80,7 @@ func NewClient(uri string, o ClientOptions) (*Client, error) {
 	return &Client{base: u.String(), opts: o}, nil
 }
 
-// URI is the server's base URI.
+// URI is the server's base URI, without user-info.
 func (c *Client) URI() string { return c.base }
 
 // APIError is an error answer of the MLflow server.
@@ -578,4 +595,24 @@ func (c *Client) DownloadArtifact(ctx context.Context, artifactURI, rel string, 
 		return fmt.Errorf("mlflow: %s: %w", endpoint, err)
 	}
 	return nil
+}
+
+// redactUserinfo replaces the user-info of a URL-like string by REDACTED
+// (config.RedactURL does the same for the configuration; this package
+// cannot import config).
+func redactUserinfo(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return s
+	}
+	authority, path, hasPath := strings.Cut(rest, "/")
+	at := strings.LastIndex(authority, "@")
+	if at < 0 {
+		return s
+	}
+	out := scheme + "://REDACTED@" + authority[at+1:]
+	if hasPath {
+		out += "/" + path
+	}
+	return out
 }

@@ -371,13 +371,20 @@ func registerModel(ctx context.Context, c *Client, st *replayState, spec ModelSp
 			return false, err
 		}
 		for _, v := range existing {
-			if v.Source == source {
+			if v.Source == source && (spec.Revision == "" || hasTag(v.Tags, "revision", spec.Revision)) {
 				ms.Version = v.Version
 			}
 		}
 		if ms.Version == "" {
+			tags := spec.Tags
+			if spec.Revision != "" {
+				tags = map[string]string{"revision": spec.Revision}
+				for k, v := range spec.Tags {
+					tags[k] = v
+				}
+			}
 			mv, err := c.CreateModelVersion(ctx, CreateModelVersionRequest{
-				Name: spec.Name, Source: source, RunID: st.RunID, Description: spec.Description, Tags: sortedPairs(spec.Tags),
+				Name: spec.Name, Source: source, RunID: st.RunID, Description: spec.Description, Tags: sortedPairs(tags),
 			})
 			if err != nil {
 				return false, err
@@ -500,4 +507,13 @@ func Replay(ctx context.Context, c *Client, runDir string) (SyncStats, error) {
 		st.LastError = err.Error()
 	}
 	return s, errors.Join(err, st.save())
+}
+
+func hasTag(tags []Tag, key, value string) bool {
+	for _, t := range tags {
+		if t.Key == key && t.Value == value {
+			return true
+		}
+	}
+	return false
 }

@@ -17,8 +17,10 @@ type Options struct {
 	// "": runs are tracked locally in RUN_DIR/tracking only. Set it with
 	// --tracking-uri, HEIMDALL_TRACKING_URI or --set tracking.uri=...; when
 	// it is empty, HEIMDALL_MLFLOW_TRACKING_URI and then MLFLOW_TRACKING_URI
-	// are used (see ResolveURI).
-	URI string `mapstructure:"uri"`
+	// are used (see ResolveURI). User-info in it (http://user:password@host)
+	// is sent as basic auth and redacted wherever the URI is printed, saved
+	// or logged.
+	URI string `mapstructure:"uri" redact:"userinfo"`
 	// Experiment is the MLflow experiment (created if missing). Default
 	// "heimdall-localization".
 	Experiment string `mapstructure:"experiment"`
@@ -91,10 +93,10 @@ func (o Options) ClientOptions() ClientOptions {
 func checkURI(uri string) error {
 	u, err := url.Parse(uri)
 	if err != nil {
-		return err
+		return fmt.Errorf("%q: does not parse as a URL", redactUserinfo(uri))
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q: only an http:// or https:// MLflow tracking server is supported (unset it to track locally in RUN_DIR/tracking)", uri)
+		return fmt.Errorf("%q: only an http:// or https:// MLflow tracking server is supported (unset it to track locally in RUN_DIR/tracking)", redactUserinfo(uri))
 	}
 	return nil
 }

@@ -117,9 +117,19 @@ type ModelSpec struct {
 	Stage string `json:"stage,omitempty"`
 	// Alias is pointed at the new version ("" = none), e.g. "staging".
 	Alias string `json:"alias,omitempty"`
+	// Revision tells registrations of the same artifact apart (e.g. the
+	// model's SHA-256: a re-export logged to the same model/ directory is a
+	// new version). Default "".
+	Revision string `json:"revision,omitempty"`
 }
 
-func (m ModelSpec) key() string { return m.Name + "\x00" + m.ArtifactPath + "\x00" + m.Source }
+func (m ModelSpec) key() string {
+	k := m.Name + "\x00" + m.ArtifactPath + "\x00" + m.Source
+	if m.Revision != "" {
+		k += "\x00" + m.Revision
+	}
+	return k
+}
 
 // Registration is the outcome of RegisterModel.
 type Registration struct {

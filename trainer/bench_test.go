@@ -12,7 +12,7 @@ import (
 
 // BenchmarkTrainStep times one training step (forward, backward, AdamW) of
 // the default `cpu` preset at batch 32 on the [7, 128, 32] input, on the
-// backend ResolveBackend picks ($GOMLX_BACKEND, else the fastest installed
+// backend backend.Resolve picks ($GOMLX_BACKEND, else the fastest installed
 // CPU backend, else the Go backend, which is slow here).
 // It reports samples/s and ms/step.
 func BenchmarkTrainStep(b *testing.B) {

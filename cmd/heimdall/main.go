@@ -71,6 +71,7 @@ Run 'heimdall config' to print the resolved configuration.`,
 	root.AddCommand(
 		newConfigCmd(g),
 		newSimulateCmd(g),
+		newWorldCmd(g),
 		newBaselineCmd(g),
 		newTrainCmd(g),
 		newExportCmd(g),

@@ -80,14 +80,14 @@ func newModelsGetCmd(g *globals) *cobra.Command {
 func newModelsPublishCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "publish RUN_DIR",
-		Short: "Upload RUN_DIR/" + rundir.ModelFile + " and " + rundir.ModelCardFile + " as a new version (never overwrites)",
+		Short: "Upload RUN_DIR/" + rundir.ModelFile + " and " + rundir.ModelCardFile + " as a new version (never overwrites); tag the run's registered MLflow versions with its key",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := g.load()
 			if err != nil {
 				return err
 			}
-			p, err := experiment.Publish(cmd.Context(), cfg, args[0])
+			p, err := experiment.PublishRun(cmd.Context(), cfg, args[0])
 			if err != nil {
 				return err
 			}

@@ -11,6 +11,11 @@
 //	    times our training step (forward, backward, AdamW + cosine schedule:
 //	    the same graph as trainer.Train builds) or the eval step (forward in
 //	    inference mode + loss) on the same batch; prints one JSON object.
+//	peerbench onnx -files A.onnx,B.onnx [-batch 1] [-rounds 40] [-per 25]
+//	    times .onnx files in ONNX Runtime from Go, interleaved (rounds of
+//	    -per runs of each file in turn): our export through onnx.Session,
+//	    others (PyTorch's export) through a plain session with the same
+//	    options; prints one JSON object (p50, p10, min, mean ms per file).
 //
 // The model and training configuration come from RUN_DIR/config.json (the
 // run's saved config); -widths/-depths override the backbone (sub-graph
@@ -50,7 +55,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: peerbench dump|train [flags]")
+		fmt.Fprintln(os.Stderr, "usage: peerbench dump|train|onnx [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -59,8 +64,10 @@ func main() {
 		err = dump(os.Args[2:])
 	case "train":
 		err = trainBench(os.Args[2:])
+	case "onnx":
+		err = onnxBench(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (dump, train)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (dump, train, onnx)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "peerbench:", err)

@@ -5,6 +5,9 @@
   peers.py train --run RUN_DIR --dump DIR [--stages K] [--mode train|eval]
   peers.py infer --run RUN_DIR --dump DIR --onnx-out FILE [--batches 1,32]
   peers.py flops --run RUN_DIR
+  peers.py onnx --files A.onnx,B.onnx [--batch 1] [--rounds 40] [--per 25]
+      .onnx files in Python ONNX Runtime (1 intra-op thread, all
+      optimisations), interleaved as `peerbench onnx` does from Go
   peers.py device-check --run RUN_DIR --device cuda|cpu [--batch 32] [--steps 30]
       (no dump needed: scripts/gpu-check.sh) the run's checkpoint in PyTorch on
       DEVICE: parity against the same weights in PyTorch on the CPU, AdamW
@@ -225,6 +228,37 @@ def cmd_infer(a):
     }
 
 
+def cmd_onnx(a):
+    """Times .onnx files in Python ONNX Runtime, interleaved: a.rounds rounds of
+    a.per runs of each file in turn, after 20 warm-up runs each; the same
+    schedule, input shape and session options as `peerbench onnx` (Go)."""
+    import onnxruntime as ort
+
+    sess = []
+    for f in a.files.split(","):
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.inter_op_num_threads = 1
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        s = ort.InferenceSession(f, so, providers=["CPUExecutionProvider"])
+        sess.append((f, s, s.get_inputs()[0].name))
+    shape = [int(v) for v in a.shape.split(",")]
+    x = np.random.default_rng(1).standard_normal((a.batch, *shape)).astype(np.float32)
+    for _, s, n in sess:
+        for _ in range(20):
+            s.run(None, {n: x})
+    ms = [[] for _ in sess]
+    for _ in range(a.rounds):
+        for i, (_, s, n) in enumerate(sess):
+            for _ in range(a.per):
+                t = time.perf_counter()
+                s.run(None, {n: x})
+                ms[i].append((time.perf_counter() - t) * 1e3)
+    rows = [{"file": f, "how": "onnxruntime.InferenceSession.run", "n": len(m), "p50_ms": float(np.percentile(m, 50)), "p10_ms": float(np.percentile(m, 10)),
+             "min_ms": min(m), "mean_ms": statistics.mean(m), "batch": a.batch} for (f, _, _), m in zip(sess, ms)]
+    return {"runtime": f"onnxruntime {ort.__version__} from Python", "rows": rows}
+
+
 def _sync(dev):
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
@@ -317,7 +351,7 @@ def cmd_device_check(a):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("parity", "train", "infer", "flops", "peak", "device-check"):
+    for name in ("parity", "train", "infer", "flops", "peak", "device-check", "onnx"):
         s = sub.add_parser(name)
         s.add_argument("--run")
         s.add_argument("--dump")
@@ -340,12 +374,18 @@ def main():
             s.add_argument("--batches", default="1,32")
             s.add_argument("--iterations", type=int, default=50)
             s.add_argument("--parity-samples", type=int, default=8)
+        if name == "onnx":
+            s.add_argument("--files", required=True)
+            s.add_argument("--batch", type=int, default=1)
+            s.add_argument("--rounds", type=int, default=40)
+            s.add_argument("--per", type=int, default=25)
+            s.add_argument("--shape", default="7,128,32")
         if name == "peak":
             s.add_argument("--n", type=int, default=2048)
             s.add_argument("--reps", type=int, default=5)
     a = p.parse_args()
     res = {"parity": cmd_parity, "train": cmd_train, "infer": cmd_infer, "flops": cmd_flops, "peak": cmd_peak,
-           "device-check": cmd_device_check}[a.cmd](a)
+           "device-check": cmd_device_check, "onnx": cmd_onnx}[a.cmd](a)
     print(json.dumps(res))
 
 

@@ -7,6 +7,7 @@ files scripts/bench-peers.sh wrote into OUT. Standard library only.
 from __future__ import annotations
 
 import json
+import statistics
 import os
 import sys
 
@@ -130,6 +131,53 @@ def main():
                                ("PyTorch eager", prow["pytorch_eager"]), ("PyTorch ONNX export (ORT, Python)", prow["pytorch_onnx_ort"])):
                 md.append(f"| {b} | {label} | {lat['p50_ms']:.2f} | {lat['p95_ms']:.2f} | {lat['p50_ms'] / ref:.2f} |")
         md.append("")
+
+    # ONNX batch 1 side by side: each process times both exports interleaved;
+    # the Go and Python processes alternate.
+    onnx_rounds = []
+    for r in range(1, 100):
+        g, p_ = load(out, f"onnx-b1-go-{r}.json"), load(out, f"onnx-b1-py-{r}.json")
+        if not g or not p_:
+            break
+        onnx_rounds.append({"go": g, "python": p_})
+    rep["onnx_b1_side_by_side"] = onnx_rounds
+    if onnx_rounds:
+        def med(side, idx, key):
+            return statistics.median(rd[side]["rows"][idx][key] for rd in onnx_rounds)
+        ours_go, torch_py = med("go", 0, "p50_ms"), med("python", 1, "p50_ms")
+        rep["onnx_b1_ratio"] = torch_py / ours_go
+        md.append("## ONNX batch 1, side by side\n")
+        md.append(f"{len(onnx_rounds)} rounds; in each, `peerbench onnx` (ONNX Runtime from Go) and then `peers.py onnx` "
+                  "(ONNX Runtime from Python) each time our export and PyTorch's `torch.onnx.export` interleaved "
+                  f"(10 x 20 runs of each, after warm-up; {onnx_rounds[0]['go']['runtime']}; 1 intra-op thread, all "
+                  "optimisations, random input). Figures: median over rounds of each round's p50 (p10). "
+                  "Our export from Go runs through `onnx.Session`, the product's call path.\n")
+        md.append("| model | from Go p50 (p10) ms | from Python p50 (p10) ms |")
+        md.append("|---|---|---|")
+        for i, label in ((0, "ours (heimdall export)"), (1, "PyTorch torch.onnx.export")):
+            md.append(f"| {label} | {med('go', i, 'p50_ms'):.3f} ({med('go', i, 'p10_ms'):.3f}) | "
+                      f"{med('python', i, 'p50_ms'):.3f} ({med('python', i, 'p10_ms'):.3f}) |")
+        md.append(f"\n**ours-ONNX (Go) / PyTorch-ONNX (Python) at batch 1: {ours_go:.3f} ms vs {torch_py:.3f} ms, "
+                  f"speed ratio {torch_py / ours_go:.2f}x** (> 1: ours is faster). Same runtime, graph only: "
+                  f"Go {med('go', 1, 'p50_ms') / med('go', 0, 'p50_ms'):.2f}x, Python "
+                  f"{med('python', 1, 'p50_ms') / med('python', 0, 'p50_ms'):.2f}x.\n")
+
+    feat = load(out, "features.json")
+    rep["features"] = feat
+    if feat:
+        md.append("## Features per core: ours vs scipy\n")
+        md.append(f"One session = {feat['session']}. Ours: {feat['ours']}; reference: {feat['scipy']}; "
+                  f"{len(feat['rounds'])} alternating rounds (`scripts/bench-features.sh`), load average "
+                  f"{feat['load_before']} / {feat['load_after']}.\n")
+        md.append("| round | ours sessions/s (per CPU-s) | scipy sessions/s (per CPU-s) | ours / scipy wall (CPU) |")
+        md.append("|---|---|---|---|")
+        for i, r in enumerate(feat["rounds"], 1):
+            md.append(f"| {i} | {r['ours_sessions_per_s']:.1f} ({r.get('ours_sessions_per_cpu_s', float('nan')):.1f}) | "
+                      f"{r['scipy_sessions_per_s']:.1f} ({r.get('scipy_sessions_per_cpu_s', float('nan')):.1f}) | "
+                      f"{r['ratio_wall']:.2f} ({r.get('ratio_cpu', float('nan')):.2f}) |")
+        md.append(f"\n**Features ours / scipy per core: {feat['ratio_median']:.2f}x** (median of the rounds, "
+                  f"{feat.get('ratio_basis', 'wall clock')}: sessions per second of each process's own CPU time; "
+                  f"wall clock: {feat['ratio_wall_median']:.2f}x).\n")
 
     # Profile: forward-only vs full step, and the backbone cut after each stage.
     md.append("## Where the time goes (training step profile)\n")

@@ -115,7 +115,7 @@ func (s *Server) Kill() error {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		return fmt.Errorf("kill minio %d: %w", pid, err)
 	}
-	for i := 0; i < 100; i++ {
+	for i := 0; i < 500; i++ { // up to 10 s: a loaded machine reaps slowly
 		if syscall.Kill(pid, 0) != nil {
 			return nil
 		}
