@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin/heimdall
 export GOMLX_NO_AUTO_INSTALL := 1
 
-.PHONY: all build deps ort pyonnx services mlflow train train-gpu gpu-check simulate baseline test test-postgres lint bench bench-peers clean help
+.PHONY: all build deps ort pyonnx services mlflow train train-gpu cuda-plugin cuda-pins gpu-check simulate baseline test test-race test-postgres lint bench bench-peers clean help
 
 all: build
 
@@ -35,8 +35,16 @@ baseline: build ## classical baseline errors on the validation split
 train: deps build ## the main job: simulate if ./data is empty, then train (configs/default.yaml, CPU)
 	time $(BIN) train --simulate
 
-train-gpu: build ## train configs/gpu.yaml on CUDA (fails clearly without a GPU/plugin)
-	$(BIN) train --config configs/gpu.yaml --simulate
+train-gpu: deps build ## train configs/gpu.yaml on CUDA: installs the CUDA PJRT plugin if a GPU is present and none is found; fails fast without a GPU
+	@if scripts/install-pjrt-cuda.sh --need; then scripts/install-pjrt-cuda.sh >/dev/null; fi
+	time $(BIN) train --config configs/gpu.yaml --simulate
+
+cuda-plugin: build ## install the CUDA PJRT plugin + NVIDIA wheels (~3 GB, cached) and prove it loads (no-GPU answer on a CPU machine)
+	@scripts/install-pjrt-cuda.sh >/dev/null
+	scripts/install-pjrt-cuda.sh --check
+
+cuda-pins: ## check that every pinned CUDA wheel still resolves on the package index (simple pages only, no download)
+	scripts/install-pjrt-cuda.sh --check-pins
 
 gpu-check: ## build .device/heimdall for the GPU device check (docs/GPU.md), then dry-run it on CPU
 	scripts/gpu-check.sh build
@@ -54,11 +62,28 @@ services: ## build the test services: the pinned MinIO server (once, ~5 min), th
 mlflow: ## run a throwaway local MLflow server in the foreground (prints the URI for HEIMDALL_MLFLOW_TRACKING_URI; Ctrl-C stops it)
 	scripts/mlflow.sh run
 
-test: deps pyonnx services lint ## everything the tests need, then all tests with MinIO and MLflow running (stopped afterwards)
+test: deps pyonnx services lint cuda-pins ## everything the tests need, then all tests with MinIO and MLflow running (stopped afterwards)
 	HEIMDALL_REQUIRE_ORT=1 HEIMDALL_REQUIRE_PYTHON=1 \
 	HEIMDALL_ONNX_PYTHON=$$(scripts/pyvenv.sh onnx scripts/requirements-onnx.txt)/bin/python \
 	HEIMDALL_MLFLOW_PYTHON=$$(scripts/pyvenv.sh mlflow-client scripts/requirements-mlflow-client.txt)/bin/python \
-	scripts/with-services.sh $(GO) test -count=1 -timeout 30m ./...
+	scripts/with-services.sh bash -c '$(GO) test -count=1 -timeout 30m ./... && $(GO) test -race -count=1 -timeout 10m $(RACE_FAST_PKGS)'
+
+# The race detector's share of make test: the concurrent packages that do not
+# pull in GoMLX (whose race build alone takes minutes on 2 cores); make
+# test-race covers the rest.
+RACE_FAST_PKGS := ./backend/ ./storage/... ./tracking/...
+
+# Packages with concurrency (stage goroutines, prefetch, worker pools, uploads, tracking buffers).
+RACE_PKGS := ./backend/ ./devicecheck/ ./trainer/ ./dataset/ ./storage/... ./tracking/... ./experiment/
+# -race turns on checkptr, which aborts in GoMLX's pure-Go matmul (github.com/gomlx/compute
+# gobackend: pointer arithmetic past an allocation, not a data race); it stays off there only.
+RACE_FLAGS := -race -gcflags='github.com/gomlx/compute/...=-d=checkptr=0'
+
+test-race: deps pyonnx services ## the race detector over the packages with concurrency, with MinIO and MLflow running
+	HEIMDALL_REQUIRE_ORT=1 HEIMDALL_REQUIRE_PYTHON=1 \
+	HEIMDALL_ONNX_PYTHON=$$(scripts/pyvenv.sh onnx scripts/requirements-onnx.txt)/bin/python \
+	HEIMDALL_MLFLOW_PYTHON=$$(scripts/pyvenv.sh mlflow-client scripts/requirements-mlflow-client.txt)/bin/python \
+	scripts/with-services.sh $(GO) test $(RACE_FLAGS) -count=1 -timeout 30m $(RACE_PKGS)
 
 test-postgres: ## the MLflow tracking tests against MLflow on a throwaway PostgreSQL 15 backend store (like the deployment)
 	@scripts/mlflow.sh venv >/dev/null

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -24,6 +23,7 @@ import (
 	"github.com/heimdall-sdr/trainer/onnx"
 	"github.com/heimdall-sdr/trainer/progress"
 	"github.com/heimdall-sdr/trainer/rundir"
+	"github.com/heimdall-sdr/trainer/stats"
 )
 
 // Runner runs a model on a batch: x is [n, receivers, n_mels, frames] flat.
@@ -184,48 +184,49 @@ func measure(r Runner, x []float32, n int, o Options, bar *progressbar.ProgressB
 			_ = bar.Add(1)
 		}
 	}
-	var ms []float64
+	tick := func() {}
+	if bar != nil {
+		tick = func() { _ = bar.Add(1) }
+	}
+	ms, err := Time(r, x, n, o.Iterations, o.MaxTime, tick)
+	if err != nil {
+		return Latency{}, err
+	}
+	if bar != nil {
+		_ = bar.Add(o.Iterations - len(ms))
+	}
+	return Summarize(ms, n), nil
+}
+
+// Time calls r.Predict(x, n) up to runs times and returns each call's
+// duration in milliseconds. With maxTime > 0 it stops once maxTime has
+// passed, after at least 5 calls. tick (may be nil) is called after each call.
+// Used by the benchmark and by the GPU device check (devicecheck).
+func Time(r Runner, x []float32, n, runs int, maxTime time.Duration, tick func()) ([]float64, error) {
+	ms := make([]float64, 0, runs)
 	start := time.Now()
-	for i := range o.Iterations {
+	for i := range runs {
 		t0 := time.Now()
 		if _, _, err := r.Predict(x, n); err != nil {
-			return Latency{}, err
+			return ms, err
 		}
 		ms = append(ms, float64(time.Since(t0).Nanoseconds())/1e6)
-		if bar != nil {
-			_ = bar.Add(1)
+		if tick != nil {
+			tick()
 		}
-		if i >= 4 && time.Since(start) > o.MaxTime {
-			if bar != nil {
-				_ = bar.Add(o.Iterations - i - 1)
-			}
+		if maxTime > 0 && i >= 4 && time.Since(start) > maxTime {
 			break
 		}
 	}
-	return summarize(ms, n), nil
+	return ms, nil
 }
 
-func summarize(ms []float64, batch int) Latency {
-	s := slices.Clone(ms)
-	slices.Sort(s)
-	mean := 0.0
-	for _, v := range s {
-		mean += v
-	}
-	mean /= float64(len(s))
-	return Latency{Iterations: len(s), P50ms: percentile(s, 50), P95ms: percentile(s, 95), P99ms: percentile(s, 99),
+// Summarize turns call durations (ms) at batch size batch into a Latency:
+// p50/p95/p99 (stats.Percentile), mean, and throughput batch / mean.
+func Summarize(ms []float64, batch int) Latency {
+	mean, _ := stats.MeanStd(ms)
+	return Latency{Iterations: len(ms), P50ms: stats.Percentile(ms, 50), P95ms: stats.Percentile(ms, 95), P99ms: stats.Percentile(ms, 99),
 		Meanms: mean, Throughput: float64(batch) / (mean / 1e3)}
-}
-
-// percentile of sorted values, linear interpolation.
-func percentile(sorted []float64, p float64) float64 {
-	if len(sorted) == 0 {
-		return math.NaN()
-	}
-	pos := p / 100 * float64(len(sorted)-1)
-	lo := int(math.Floor(pos))
-	hi := min(lo+1, len(sorted)-1)
-	return sorted[lo] + (pos-float64(lo))*(sorted[hi]-sorted[lo])
 }
 
 // Gate checks the report: every parity mean within maxMAE (0: skip) and

@@ -17,18 +17,19 @@ import (
 	"github.com/heimdall-sdr/trainer/internal/trainertest"
 	"github.com/heimdall-sdr/trainer/onnx"
 	"github.com/heimdall-sdr/trainer/rundir"
+	"github.com/heimdall-sdr/trainer/stats"
 	"github.com/heimdall-sdr/trainer/trainer"
 )
 
 func TestPercentileAndGate(t *testing.T) {
 	s := []float64{1, 2, 3, 4, 5}
-	if p := percentile(s, 50); p != 3 {
+	if p := stats.Percentile(s, 50); p != 3 {
 		t.Errorf("p50 = %g", p)
 	}
-	if p := percentile(s, 95); math.Abs(p-4.8) > 1e-9 {
+	if p := stats.Percentile(s, 95); math.Abs(p-4.8) > 1e-9 {
 		t.Errorf("p95 = %g", p)
 	}
-	l := summarize([]float64{10, 10, 10, 10}, 8)
+	l := Summarize([]float64{10, 10, 10, 10}, 8)
 	if l.Throughput != 800 || l.P99ms != 10 {
 		t.Errorf("summarize: %+v", l)
 	}

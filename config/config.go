@@ -25,6 +25,7 @@ import (
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/heimdall-sdr/trainer/backend"
 	"github.com/heimdall-sdr/trainer/configs"
 	"github.com/heimdall-sdr/trainer/dataset"
 	"github.com/heimdall-sdr/trainer/kernels"
@@ -75,6 +76,13 @@ type Run struct {
 	// parallel over every device the backend reports; train.batch_size is
 	// split evenly over them and must be divisible by their number).
 	Devices string `mapstructure:"devices"`
+}
+
+// BackendOptions are what backend.Open takes from this section: the
+// configured backend and the CUDA client options (run.gpu_*).
+func (r Run) BackendOptions() backend.Options {
+	return backend.Options{Spec: r.Backend, GPU: &backend.GPUOptions{
+		Preallocate: r.GPUPreallocate, MemoryFraction: r.GPUMemoryFraction, TF32: r.GPUTF32}}
 }
 
 // Store says where recordings live (and, for publish, where models go).

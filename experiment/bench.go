@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/heimdall-sdr/trainer/backend"
 	"github.com/heimdall-sdr/trainer/bench"
 	"github.com/heimdall-sdr/trainer/config"
 	"github.com/heimdall-sdr/trainer/onnx"
@@ -46,13 +47,13 @@ func Bench(ctx context.Context, cfg config.Config, o BenchOptions) (*bench.Repor
 		return nil, err
 	}
 	defer sess.Close()
-	backend, spec, why, err := NewBackend(cfg)
+	opened, err := backend.Open(cfg.Run.BackendOptions()) // as Train: run.backend and run.gpu_*.
 	if err != nil {
 		return nil, err
 	}
-	defer backend.Finalize()
-	fmt.Fprintf(logw, "backend: %s (%s)\n", backend.Description(), why)
-	m, err := trainer.LoadModel(backend, o.Checkpoint)
+	defer opened.Close()
+	fmt.Fprint(logw, opened.Header())
+	m, err := trainer.LoadModel(opened.Backend, o.Checkpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +68,7 @@ func Bench(ctx context.Context, cfg config.Config, o BenchOptions) (*bench.Repor
 			bo.Val = val
 		}
 	}
-	rep, err := bench.Run(m, spec, sess, bo)
+	rep, err := bench.Run(m, opened.Spec, sess, bo)
 	if err != nil {
 		return nil, err
 	}

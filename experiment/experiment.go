@@ -15,6 +15,7 @@ import (
 
 	"github.com/gomlx/compute"
 
+	"github.com/heimdall-sdr/trainer/backend"
 	"github.com/heimdall-sdr/trainer/baseline"
 	"github.com/heimdall-sdr/trainer/config"
 	"github.com/heimdall-sdr/trainer/dataset"
@@ -142,20 +143,14 @@ func Train(ctx context.Context, cfg config.Config, o TrainOptions) (*TrainResult
 	if logw == nil {
 		logw = io.Discard
 	}
-	spec, why, err := trainer.ResolveBackend(cfg.Run.Backend, trainer.DefaultSearchRoots())
+	opened, err := backend.Open(cfg.Run.BackendOptions()) // run.backend and run.gpu_*.
 	if err != nil {
 		return nil, err
 	}
-	// CUDA client options (preallocation, TF32) from run.gpu_*; other backends ignore them.
-	spec = trainer.WithGPUOptions(spec, trainer.GPUOptions{
-		Preallocate: cfg.Run.GPUPreallocate, MemoryFraction: cfg.Run.GPUMemoryFraction, TF32: cfg.Run.GPUTF32})
-	backend, err := trainer.NewBackend(spec)
-	if err != nil {
-		return nil, err
-	}
-	defer backend.Finalize()
-	fmt.Fprintf(logw, "backend: %s (%s)\n", backend.Description(), why)
-	fmt.Fprint(logw, trainer.DescribeDevices(backend, spec)) // device name(s); GPU name and memory via nvidia-smi.
+	defer opened.Close()
+	be, spec := opened.Backend, opened.Spec
+	fmt.Fprint(logw, opened.Header())
+	fmt.Fprint(logw, opened.Devices()) // device name(s); GPU name and memory via nvidia-smi.
 
 	st, err := OpenStore(cfg)
 	if err != nil {
@@ -207,7 +202,7 @@ func Train(ctx context.Context, cfg config.Config, o TrainOptions) (*TrainResult
 		return nil, err
 	}
 
-	res, err := trainExportPublish(ctx, cfg, backend, spec, runDir, ds, brep, bases, tk.onEpoch, o, logw)
+	res, err := trainExportPublish(ctx, cfg, be, spec, runDir, ds, brep, bases, tk.onEpoch, o, logw)
 	res.Tracking = tk.finish(ctx, res, err) // The run's end status follows err.
 	return res, err
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gomlx/compute"
 
+	"github.com/heimdall-sdr/trainer/backend"
 	"github.com/heimdall-sdr/trainer/bench"
 	"github.com/heimdall-sdr/trainer/config"
 	"github.com/heimdall-sdr/trainer/dataset"
@@ -42,19 +43,6 @@ func RunConfig(runDir string, set []string) (config.Config, error) {
 	return config.Load(config.Options{File: path, Set: set})
 }
 
-// NewBackend resolves and creates the GoMLX backend cfg names (as Train does).
-func NewBackend(cfg config.Config) (compute.Backend, string, string, error) {
-	spec, why, err := trainer.ResolveBackend(cfg.Run.Backend, trainer.DefaultSearchRoots())
-	if err != nil {
-		return nil, "", "", err
-	}
-	b, err := trainer.NewBackend(spec)
-	if err != nil {
-		return nil, "", "", err
-	}
-	return b, spec, why, nil
-}
-
 // Export (re-)exports the best checkpoint of runDir to RUN_DIR/model.onnx
 // with the run's configuration cfg (see RunConfig): check, parity on random
 // and (unless NoValidation or the store is unavailable) validation inputs.
@@ -63,12 +51,12 @@ func Export(ctx context.Context, runDir string, cfg config.Config, o ExportOptio
 	if logw == nil {
 		logw = io.Discard
 	}
-	backend, spec, why, err := NewBackend(cfg)
+	opened, err := backend.Open(cfg.Run.BackendOptions()) // as Train: run.backend and run.gpu_*.
 	if err != nil {
 		return nil, err
 	}
-	defer backend.Finalize()
-	fmt.Fprintf(logw, "backend: %s (%s)\n", backend.Description(), why)
+	defer opened.Close()
+	fmt.Fprint(logw, opened.Header())
 	var ds *dataset.Dataset
 	if !o.NoValidation {
 		st, err := OpenStore(cfg)
@@ -83,7 +71,7 @@ func Export(ctx context.Context, runDir string, cfg config.Config, o ExportOptio
 			ds = nil
 		}
 	}
-	res, err := exportTrained(cfg, backend, spec, runDir, ds, logw)
+	res, err := exportTrained(cfg, opened.Backend, opened.Spec, runDir, ds, logw)
 	if err != nil {
 		return res, err
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heimdall-sdr/trainer/backend"
 	"github.com/heimdall-sdr/trainer/dataset"
 	"github.com/heimdall-sdr/trainer/geo"
 	"github.com/heimdall-sdr/trainer/internal/testenv"
@@ -70,12 +71,12 @@ func TestTrainExportsAndPredicts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend, _, _, err := NewBackend(cfg)
+	opened, err := backend.Open(cfg.Run.BackendOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer backend.Finalize()
-	m, err := trainer.LoadModel(backend, res.RunDir)
+	defer opened.Close()
+	m, err := trainer.LoadModel(opened.Backend, res.RunDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heimdall-sdr/trainer/backend"
 	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/storage/s3/s3test"
 	"github.com/heimdall-sdr/trainer/tracking"
@@ -129,12 +130,12 @@ func TestRegisteredModelLoadsInMLflowClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend, _, _, err := NewBackend(cfg)
+	opened, err := backend.Open(cfg.Run.BackendOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer backend.Finalize()
-	m, err := trainer.LoadModel(backend, res.RunDir)
+	defer opened.Close()
+	m, err := trainer.LoadModel(opened.Backend, res.RunDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heimdall-sdr/trainer/backend"
 	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/trainer"
 )
@@ -179,9 +180,9 @@ func TestBadModelFiles(t *testing.T) {
 }
 
 func TestMissingLibraryError(t *testing.T) {
-	t.Setenv(trainer.EnvORTLibrary, filepath.Join(t.TempDir(), "libonnxruntime.so"))
+	t.Setenv(backend.EnvORTLibrary, filepath.Join(t.TempDir(), "libonnxruntime.so"))
 	_, err := LibraryPath()
-	if err == nil || !strings.Contains(err.Error(), trainer.InstallORT) {
-		t.Fatalf("want an error naming %s, got %v", trainer.InstallORT, err)
+	if err == nil || !strings.Contains(err.Error(), backend.InstallORT) {
+		t.Fatalf("want an error naming %s, got %v", backend.InstallORT, err)
 	}
 }

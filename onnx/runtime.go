@@ -10,8 +10,8 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
+	"github.com/heimdall-sdr/trainer/backend"
 	"github.com/heimdall-sdr/trainer/onnx/onnxpb"
-	"github.com/heimdall-sdr/trainer/trainer"
 )
 
 // ErrNoRuntime is returned (wrapped) when the ONNX Runtime library cannot be
@@ -23,31 +23,31 @@ var ErrNoRuntime = errors.New("ONNX Runtime library unavailable")
 // scripts/install-ort.sh caches in
 // ${HEIMDALL_CACHE:-$HOME/.cache/heimdall}/onnxruntime/<version>/.
 func LibraryPath() (string, error) {
-	if p := os.Getenv(trainer.EnvORTLibrary); p != "" {
+	if p := os.Getenv(backend.EnvORTLibrary); p != "" {
 		abs, err := filepath.Abs(p)
 		if err != nil {
-			return "", fmt.Errorf("onnx: %w: $%s=%q: %v", ErrNoRuntime, trainer.EnvORTLibrary, p, err)
+			return "", fmt.Errorf("onnx: %w: $%s=%q: %v", ErrNoRuntime, backend.EnvORTLibrary, p, err)
 		}
 		if _, err := os.Stat(abs); err != nil {
-			return "", fmt.Errorf("onnx: %w: $%s=%s does not exist; run %s", ErrNoRuntime, trainer.EnvORTLibrary, abs, trainer.InstallORT)
+			return "", fmt.Errorf("onnx: %w: $%s=%s does not exist; run %s", ErrNoRuntime, backend.EnvORTLibrary, abs, backend.InstallORT)
 		}
 		return abs, nil
 	}
-	cache := os.Getenv(trainer.EnvCache)
+	cache := os.Getenv(backend.EnvCache)
 	if cache == "" {
 		home, err := os.UserHomeDir()
 		if err != nil {
-			return "", fmt.Errorf("onnx: %w: no $%s and no home directory; run %s", ErrNoRuntime, trainer.EnvCache, trainer.InstallORT)
+			return "", fmt.Errorf("onnx: %w: no $%s and no home directory; run %s", ErrNoRuntime, backend.EnvCache, backend.InstallORT)
 		}
 		cache = filepath.Join(home, ".cache", "heimdall")
 	}
-	p, err := filepath.Abs(filepath.Join(cache, "onnxruntime", trainer.ONNXRuntimeVersion, "libonnxruntime.so"))
+	p, err := filepath.Abs(filepath.Join(cache, "onnxruntime", backend.ONNXRuntimeVersion, "libonnxruntime.so"))
 	if err != nil {
 		return "", err
 	}
 	if _, err := os.Stat(p); err != nil {
 		return "", fmt.Errorf("onnx: %w: %s not found and $%s not set; run %s (ONNX Runtime %s)",
-			ErrNoRuntime, p, trainer.EnvORTLibrary, trainer.InstallORT, trainer.ONNXRuntimeVersion)
+			ErrNoRuntime, p, backend.EnvORTLibrary, backend.InstallORT, backend.ONNXRuntimeVersion)
 	}
 	return p, nil
 }
@@ -69,7 +69,7 @@ func InitRuntime() error {
 		}
 		ort.SetSharedLibraryPath(p)
 		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
-			initErr = fmt.Errorf("onnx: %w: load %s: %v (run %s)", ErrNoRuntime, p, err, trainer.InstallORT)
+			initErr = fmt.Errorf("onnx: %w: load %s: %v (run %s)", ErrNoRuntime, p, err, backend.InstallORT)
 			return
 		}
 		initPath = p
@@ -185,7 +185,7 @@ func NewSessionFromBytes(data []byte, o SessionOptions) (*Session, error) {
 		}
 		if err != nil {
 			return nil, fmt.Errorf("onnx: CUDA execution provider unavailable (the onnxruntime-node library is CPU-only; install a CUDA build of ONNX Runtime %s and set $%s): %v",
-				trainer.ONNXRuntimeVersion, trainer.EnvORTLibrary, err)
+				backend.ONNXRuntimeVersion, backend.EnvORTLibrary, err)
 		}
 	}
 	s, err := ort.NewDynamicAdvancedSessionWithONNXData(data, []string{InputName}, []string{OutputPositions, OutputSigmas}, so)

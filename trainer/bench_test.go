@@ -6,19 +6,21 @@ import (
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/train"
+
+	"github.com/heimdall-sdr/trainer/backend"
 )
 
 // BenchmarkTrainStep times one training step (forward, backward, AdamW) of
 // the default `cpu` preset at batch 32 on the [7, 128, 32] input, on the
-// backend ResolveBackend picks ($GOMLX_BACKEND, else the fastest installed
+// backend backend.Resolve picks ($GOMLX_BACKEND, else the fastest installed
 // CPU backend, else the Go backend, which is slow here).
 // It reports samples/s and ms/step.
 func BenchmarkTrainStep(b *testing.B) {
-	spec, why, err := ResolveBackend("", DefaultSearchRoots())
+	spec, why, err := backend.Resolve("", backend.DefaultSearchRoots())
 	if err != nil {
 		b.Fatal(err)
 	}
-	backend, err := NewBackend(spec)
+	backend, err := backend.New(spec)
 	if err != nil {
 		b.Skipf("backend %s (%s) unavailable: %v", spec, why, err)
 	}

@@ -7,6 +7,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/heimdall-sdr/trainer/backend"
 )
 
 func TestValidateDevices(t *testing.T) {
@@ -26,10 +28,10 @@ func TestValidateDevices(t *testing.T) {
 // host) or skips.
 func xlaCPUBackendOrSkip(t *testing.T) (spec string) {
 	t.Helper()
-	roots := DefaultSearchRoots()
-	plugin, looked := FindCPUPlugin(roots)
+	roots := backend.DefaultSearchRoots()
+	plugin, looked := backend.FindCPUPlugin(roots)
 	if plugin == "" {
-		t.Skipf("XLA CPU PJRT plugin not installed (run %s); looked in %v", InstallPJRTCPU, looked)
+		t.Skipf("XLA CPU PJRT plugin not installed (run %s); looked in %v", backend.InstallPJRTCPU, looked)
 	}
 	return "xla:" + plugin
 }
@@ -39,7 +41,7 @@ func xlaCPUBackendOrSkip(t *testing.T) (spec string) {
 // CPU plugin, and compares the losses.
 func TestTrainAllDevicesMatchesOne(t *testing.T) {
 	spec := xlaCPUBackendOrSkip(t)
-	backend, err := NewBackend(spec)
+	backend, err := backend.New(spec)
 	if err != nil {
 		t.Skipf("XLA CPU backend %s unavailable: %v", spec, err)
 	}

@@ -9,7 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/heimdall-sdr/trainer/trainer"
+	"github.com/heimdall-sdr/trainer/backend"
+	"github.com/heimdall-sdr/trainer/devicecheck"
 )
 
 // newDevicesCmd prints the backend that would be used and its devices.
@@ -29,18 +30,12 @@ or CUDA PJRT plugin it fails with "no GPU/plugin found: looked in ...".`,
 			if err != nil {
 				return err
 			}
-			spec, why, err := trainer.ResolveBackend(cfg.Run.Backend, trainer.DefaultSearchRoots())
+			b, err := backend.Open(cfg.Run.BackendOptions())
 			if err != nil {
 				return err
 			}
-			spec = trainer.WithGPUOptions(spec, trainer.GPUOptions{
-				Preallocate: cfg.Run.GPUPreallocate, MemoryFraction: cfg.Run.GPUMemoryFraction, TF32: cfg.Run.GPUTF32})
-			b, err := trainer.NewBackend(spec)
-			if err != nil {
-				return err
-			}
-			defer b.Finalize()
-			fmt.Printf("backend: %s (%s)\n%s", b.Description(), why, trainer.DescribeDevices(b, spec))
+			defer b.Close()
+			fmt.Printf("%s%s", b.Header(), b.Devices())
 			return nil
 		},
 	}
@@ -48,7 +43,8 @@ or CUDA PJRT plugin it fails with "no GPU/plugin found: looked in ...".`,
 
 // newDeviceCheckCmd is the GPU machine's check (scripts/gpu-check.sh run).
 func newDeviceCheckCmd(_ *globals) *cobra.Command {
-	o := trainer.DefaultDeviceCheckOptions()
+	o := devicecheck.Options{}.Defaults()
+	tf32Parity := !o.NoTF32Parity
 	var dryRun bool
 	var out string
 	var timeouts map[string]string
@@ -78,7 +74,7 @@ small input (xla:cpu, or go without its plugin) for testing without a GPU.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dryRun {
-				d := trainer.CPUDryRunOptions()
+				d := devicecheck.CPUDryRun()
 				for _, f := range []struct {
 					name string
 					set  func()
@@ -96,7 +92,8 @@ small input (xla:cpu, or go without its plugin) for testing without a GPU.`,
 				d.WorkDir = o.WorkDir
 				o = d
 			}
-			o.GPU = trainer.GPUOptions{Preallocate: preallocate, MemoryFraction: memFraction, TF32: !noTF32}
+			o.GPU = &backend.GPUOptions{Preallocate: preallocate, MemoryFraction: memFraction, TF32: !noTF32}
+			o.NoTF32Parity = !tf32Parity
 			o.Out, o.Log = out, os.Stderr
 			o.StageTimeouts = map[string]time.Duration{}
 			for name, v := range timeouts {
@@ -106,11 +103,11 @@ small input (xla:cpu, or go without its plugin) for testing without a GPU.`,
 				}
 				o.StageTimeouts[name] = d
 			}
-			rep, err := trainer.RunDeviceCheck(cmd.Context(), o)
+			rep, err := devicecheck.Run(cmd.Context(), o)
 			if b, jerr := json.MarshalIndent(rep, "", "  "); jerr == nil && out == "" {
 				fmt.Println(string(b))
 			}
-			if errors.Is(err, trainer.ErrStageTimeout) {
+			if errors.Is(err, devicecheck.ErrStageTimeout) {
 				// A stage's goroutine may still hold the device: leave now, the report is written.
 				fmt.Fprintln(os.Stderr, "heimdall: device-check:", err)
 				os.Exit(2)
@@ -127,7 +124,7 @@ small input (xla:cpu, or go without its plugin) for testing without a GPU.`,
 	f.IntSliceVar(&o.LatencyBatches, "latency-batch", o.LatencyBatches, "inference batch sizes to time")
 	f.IntVar(&o.LatencyRuns, "latency-runs", o.LatencyRuns, "timed inference calls per batch size")
 	f.IntVar(&o.ParitySamples, "parity-samples", o.ParitySamples, "samples compared between the backend and --cpu-backend")
-	f.BoolVar(&o.TF32Parity, "tf32-parity", o.TF32Parity, "also compare with TF32 off on the GPU")
+	f.BoolVar(&tf32Parity, "tf32-parity", tf32Parity, "also compare with TF32 off on the GPU")
 	f.IntVar(&o.InputShape[1], "mels", o.InputShape[1], "mel bands of the random input")
 	f.IntVar(&o.InputShape[2], "frames", o.InputShape[2], "frames of the random input")
 	f.StringVar(&o.WorkDir, "work", "", "directory for the training run (default: a temp dir, removed)")

@@ -45,6 +45,7 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/gomlx/gomlx/ml/train/optimizer/cosineschedule"
 
+	"github.com/heimdall-sdr/trainer/backend"
 	"github.com/heimdall-sdr/trainer/dataset"
 	"github.com/heimdall-sdr/trainer/experiment"
 	"github.com/heimdall-sdr/trainer/geo"
@@ -152,16 +153,11 @@ func readNpy(path string) ([]float32, []int, error) {
 }
 
 func newBackend(spec string) (compute.Backend, string, error) {
-	if spec == "" {
-		var why string
-		var err error
-		if spec, why, err = trainer.ResolveBackend("", trainer.DefaultSearchRoots()); err != nil {
-			return nil, "", err
-		}
-		_ = why
+	b, err := backend.Open(backend.Options{Spec: spec}) // "" resolves as training does.
+	if err != nil {
+		return nil, "", err
 	}
-	b, err := trainer.NewBackend(spec)
-	return b, spec, err
+	return b.Backend, b.Spec, nil
 }
 
 func dump(args []string) error {

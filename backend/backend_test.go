@@ -1,4 +1,4 @@
-package trainer
+package backend
 
 import (
 	"errors"
@@ -97,9 +97,9 @@ func TestResolveBackend(t *testing.T) {
 			if compiled == nil {
 				compiled = all
 			}
-			spec, why, err := ResolveBackend(tc.configured, rootsIn(root, env, compiled...))
+			spec, why, err := Resolve(tc.configured, rootsIn(root, env, compiled...))
 			if err != nil {
-				t.Fatalf("ResolveBackend: %v", err)
+				t.Fatalf("Resolve: %v", err)
 			}
 			if spec != tc.want {
 				t.Errorf("spec = %q, want %q (why: %s)", spec, tc.want, why)
@@ -118,9 +118,9 @@ func TestResolveBackendErrors(t *testing.T) {
 		{configured: "xla:relative/plugin.so"},
 		{env: "nonsense:x"},
 	} {
-		_, _, err := ResolveBackend(tc.configured, rootsIn(root, map[string]string{EnvBackend: tc.env}))
+		_, _, err := Resolve(tc.configured, rootsIn(root, map[string]string{EnvBackend: tc.env}))
 		if err == nil {
-			t.Errorf("ResolveBackend(%q, env %q): no error", tc.configured, tc.env)
+			t.Errorf("Resolve(%q, env %q): no error", tc.configured, tc.env)
 		}
 	}
 }
@@ -129,7 +129,7 @@ func TestBackendConfig(t *testing.T) {
 	root := fakeTree(t, cpuPluginRel, ortLibRel, jaxCUDA13Rel, "sp/nvidia/cu13/lib/")
 	roots := rootsIn(root, nil)
 
-	config, env, err := BackendConfig("xla:cpu,noshared_buffers", roots)
+	config, env, err := Config("xla:cpu,noshared_buffers", roots)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestBackendConfig(t *testing.T) {
 		t.Errorf("xla:cpu env = %v, want none", env)
 	}
 
-	config, env, err = BackendConfig("onnx", roots)
+	config, env, err = Config("onnx", roots)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,11 +148,11 @@ func TestBackendConfig(t *testing.T) {
 		t.Errorf("onnx: config %q env %v", config, env)
 	}
 
-	if _, _, err = BackendConfig("xla:cuda", roots); err == nil {
+	if _, _, err = Config("xla:cuda", roots); err == nil {
 		t.Error("xla:cuda without a GPU: no error")
 	}
 	roots.DevDir = filepath.Join(fakeTree(t, fakeGPUDevice), "dev")
-	config, _, err = BackendConfig("xla:cuda", roots)
+	config, _, err = Config("xla:cuda", roots)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestBackendConfig(t *testing.T) {
 		t.Errorf("xla:cuda config = %q, want %q", config, want)
 	}
 
-	if config, _, err = BackendConfig("go", roots); err != nil || config != "go" {
+	if config, _, err = Config("go", roots); err != nil || config != "go" {
 		t.Errorf("go: %q, %v", config, err)
 	}
 }
@@ -174,7 +174,7 @@ func TestBackendConfigMissing(t *testing.T) {
 		"xla:cuda":                   "looked in",
 		"xla:/nonexistent/plugin.so": "/nonexistent/plugin.so",
 	} {
-		_, _, err := BackendConfig(spec, roots)
+		_, _, err := Config(spec, roots)
 		if err == nil {
 			t.Errorf("%s: no error", spec)
 			continue
@@ -340,14 +340,14 @@ func TestHasGPU(t *testing.T) {
 // empty cache must fail naming the installer, and is created for real when
 // the plugin is installed (scripts/install-pjrt-cpu.sh).
 func TestNewBackend(t *testing.T) {
-	b, err := NewBackend("go")
+	b, err := New("go")
 	if err != nil {
-		t.Fatalf(`NewBackend("go"): %v`, err)
+		t.Fatalf(`New("go"): %v`, err)
 	}
 	b.Finalize()
 
-	if _, err := NewBackend("tpu"); err == nil {
-		t.Error(`NewBackend("tpu"): no error`)
+	if _, err := New("tpu"); err == nil {
+		t.Error(`New("tpu"): no error`)
 	}
 
 	installed, _ := FindCPUPlugin(DefaultSearchRoots())
@@ -356,9 +356,9 @@ func TestNewBackend(t *testing.T) {
 		t.Setenv("HOME", t.TempDir())
 		t.Setenv(EnvCache, t.TempDir())
 		t.Setenv(EnvPJRTPluginPath, "")
-		_, err := NewBackend("xla:cpu")
+		_, err := New("xla:cpu")
 		if err == nil || !strings.Contains(err.Error(), InstallPJRTCPU) {
-			t.Errorf(`NewBackend("xla:cpu") with no plugin: %v; want an error naming %s`, err, InstallPJRTCPU)
+			t.Errorf(`New("xla:cpu") with no plugin: %v; want an error naming %s`, err, InstallPJRTCPU)
 		}
 	})
 
@@ -369,9 +369,9 @@ func TestNewBackend(t *testing.T) {
 		if !DefaultSearchRoots().isCompiled("xla") {
 			t.Skip("xla backend not compiled in (cgo disabled or -tags noxla)")
 		}
-		b, err := NewBackend("xla:cpu")
+		b, err := New("xla:cpu")
 		if err != nil {
-			t.Fatalf(`NewBackend("xla:cpu"): %v`, err)
+			t.Fatalf(`New("xla:cpu"): %v`, err)
 		}
 		defer b.Finalize()
 		if b.Name() != "xla" {
@@ -435,10 +435,10 @@ func TestCheckCUDAMessage(t *testing.T) {
 			if !errors.As(err, &nc) || !errors.Is(err, ErrNotFound) {
 				t.Errorf("error %T does not wrap *NoCUDAError / ErrNotFound", err)
 			}
-			// The same message through BackendConfig, i.e. NewBackend and experiment.Train.
-			_, _, berr := BackendConfig("xla:cuda", roots)
+			// The same message through Config, i.e. New and experiment.Train.
+			_, _, berr := Config("xla:cuda", roots)
 			if berr == nil || !strings.Contains(berr.Error(), err.Error()) {
-				t.Errorf("BackendConfig(xla:cuda) = %v, want it to carry %q", berr, err)
+				t.Errorf("Config(xla:cuda) = %v, want it to carry %q", berr, err)
 			}
 			msg := err.Error()
 			for _, w := range tc.wantHas {
@@ -464,9 +464,9 @@ func TestNewBackendCUDAHere(t *testing.T) {
 	if gpu, _ := DefaultSearchRoots().HasGPU(); gpu {
 		t.Skip("this machine has a GPU")
 	}
-	_, err := NewBackend("xla:cuda")
+	_, err := New("xla:cuda")
 	if err == nil || !strings.Contains(err.Error(), "no GPU/plugin found: looked in") || !strings.Contains(err.Error(), "/dev/nvidia[0-9]*") {
-		t.Fatalf(`NewBackend("xla:cuda") = %v; want "no GPU/plugin found: looked in /dev/nvidia[0-9]* ..."`, err)
+		t.Fatalf(`New("xla:cuda") = %v; want "no GPU/plugin found: looked in /dev/nvidia[0-9]* ..."`, err)
 	}
 }
 
@@ -513,5 +513,90 @@ func TestSitePackagesFromPATH(t *testing.T) {
 	dirs := defaultSitePackages(r)
 	if want := filepath.Join(root, "venv/lib/python3.12/site-packages"); !slices.Contains(dirs, want) {
 		t.Errorf("site-packages %v does not include %s", dirs, want)
+	}
+}
+
+// torchVenv is the layout of a GPU image with PyTorch and JAX in a venv
+// (/opt/torch/.venv): jax-cuda13-pjrt 0.11.2 (jax_plugins/xla_cuda13, as
+// listed in the wheel) and the CUDA 13 NVIDIA wheels (nvidia/cu13,
+// nvidia/cudnn, nvidia/nccl, ... in site-packages).
+var torchVenv = []string{
+	"opt/torch/.venv/pyvenv.cfg",
+	"opt/torch/.venv/lib/python3.12/site-packages/jax_plugins/xla_cuda13/__init__.py",
+	"opt/torch/.venv/lib/python3.12/site-packages/jax_plugins/xla_cuda13/version.py",
+	"opt/torch/.venv/lib/python3.12/site-packages/jax_plugins/xla_cuda13/xla_cuda_plugin.so",
+	"opt/torch/.venv/lib/python3.12/site-packages/jax_cuda13_pjrt-0.11.2.dist-info/RECORD",
+	"opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib/libcudart.so.13",
+	"opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib/libcublas.so.13",
+	"opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/bin/ptxas",
+	"opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/nvvm/libdevice/libdevice.10.bc",
+	"opt/torch/.venv/lib/python3.12/site-packages/nvidia/cudnn/lib/libcudnn.so.9",
+	"opt/torch/.venv/lib/python3.12/site-packages/nvidia/nccl/lib/libnccl.so.2",
+	"opt/torch/.venv/lib/python3.12/site-packages/torch/__init__.py",
+	"usr/bin/python3.12",
+	"dev/nvidia0",
+}
+
+// TestFindCUDAPluginInTorchVenv: a node whose python3 has JAX's CUDA plugin
+// in /opt/torch/.venv needs no install, whether that venv's bin is on
+// $PATH, python3 on $PATH links into it, or neither (a well-known prefix).
+func TestFindCUDAPluginInTorchVenv(t *testing.T) {
+	const sp = "opt/torch/.venv/lib/python3.12/site-packages"
+	for _, tc := range []struct {
+		name string
+		path func(root string) string // $PATH
+		pref bool                     // search the well-known prefixes
+	}{
+		{"venv bin on PATH", func(root string) string { return filepath.Join(root, "opt/torch/.venv/bin") }, false},
+		{"python3 on PATH links into the venv", func(root string) string { return filepath.Join(root, "usr/local/bin") }, false},
+		{"venv not on PATH", func(root string) string { return filepath.Join(root, "usr/bin") }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := fakeTree(t, torchVenv...)
+			// bin/python3 of a venv links to the base interpreter; /usr/local/bin/python3 into the venv.
+			link(t, filepath.Join(root, "usr/bin/python3.12"), filepath.Join(root, "opt/torch/.venv/bin/python3"))
+			link(t, filepath.Join(root, "opt/torch/.venv/bin/python3"), filepath.Join(root, "usr/local/bin/python3"))
+			link(t, "python3.12", filepath.Join(root, "usr/bin/python3"))
+			r := SearchRoots{
+				Getenv: envMap(map[string]string{"PATH": "/nonexistent/bin:" + tc.path(root)}),
+				DevDir: filepath.Join(root, "dev"), Compiled: []string{"go", "xla"},
+			}
+			if tc.pref {
+				r.PythonPrefixes = []string{filepath.Join(root, "opt/*/.venv")}
+			}
+			r.SitePackages = defaultSitePackages(r)
+			plugin, libDirs, looked, err := FindCUDAPlugin(r)
+			if want := filepath.Join(root, sp, "jax_plugins/xla_cuda13/xla_cuda_plugin.so"); err != nil || plugin != want {
+				t.Fatalf("FindCUDAPlugin = %q, %v; want %s (site-packages %v, looked %v)", plugin, err, want, r.SitePackages, looked)
+			}
+			for _, d := range []string{"nvidia/cu13/lib", "nvidia/cudnn/lib", "nvidia/nccl/lib"} {
+				if !slices.Contains(libDirs, filepath.Join(root, sp, d)) {
+					t.Errorf("libDirs %v lack %s", libDirs, d)
+				}
+			}
+			// Automatic choice and the config string: xla:cuda on that plugin, with
+			// XLA pointed at the wheel's CUDA tree (nvvm/libdevice for ptx compilation).
+			spec, why, err := Resolve("", r)
+			if err != nil || spec != "xla:cuda" {
+				t.Fatalf("Resolve = %q (%s), %v; want xla:cuda", spec, why, err)
+			}
+			config, env, err := Config(spec, r)
+			if err != nil || config != "xla:"+plugin {
+				t.Fatalf("Config = %q, %v", config, err)
+			}
+			if want := "--xla_gpu_cuda_data_dir=" + filepath.Join(root, sp, "nvidia/cu13"); env[EnvXLAFlags] != want {
+				t.Errorf("XLA_FLAGS = %q, want %q", env[EnvXLAFlags], want)
+			}
+		})
+	}
+}
+
+func link(t *testing.T, target, name string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, name); err != nil {
+		t.Fatal(err)
 	}
 }

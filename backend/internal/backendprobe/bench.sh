@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: trainer/internal/backendprobe/bench.sh [ROUNDS] [BACKEND...]
+# Usage: backend/internal/backendprobe/bench.sh [ROUNDS] [BACKEND...]
 #
 # Side-by-side comparison of the GoMLX CPU backends on the probe network (see
 # docs/BACKENDS.md): installs the XLA CPU PJRT plugin and ONNX Runtime with the
@@ -22,7 +22,7 @@ export GOMLX_NO_AUTO_INSTALL=1 ONNXRUNTIME_SHARED_LIBRARY_PATH="$ort"
 
 bin=$(mktemp -d)/backendprobe
 trap 'rm -rf "$(dirname "$bin")"' EXIT
-go build -tags onnx -o "$bin" ./trainer/internal/backendprobe
+go build -tags onnx -o "$bin" ./backend/internal/backendprobe
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq "$rounds"); do

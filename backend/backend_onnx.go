@@ -1,6 +1,6 @@
 //go:build onnx
 
-package trainer
+package backend
 
 // Registers the "onnx"/"onnxruntime" backend (ONNX Runtime >= 1.26 loaded with
 // dlopen from $ONNXRUNTIME_SHARED_LIBRARY_PATH; needs cgo).

@@ -6,7 +6,7 @@
 // Backends are compiled in by build constraints: "go" always, "xla" when cgo
 // is enabled (and the noxla tag is not set), "onnx" with the onnx tag.
 //
-//	go run -tags onnx ./trainer/internal/backendprobe -backend xla:/abs/plugin.so
+//	go run -tags onnx ./backend/internal/backendprobe -backend xla:/abs/plugin.so
 //
 // It prints one line "RESULT key=value ..." that scripts can collect.
 package main

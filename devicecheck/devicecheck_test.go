@@ -1,33 +1,18 @@
-package trainer
+package devicecheck
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-func TestParseNvidiaSMI(t *testing.T) {
-	out := "0, NVIDIA H100 80GB HBM3, 81559, 4, 580.159.04\n1, NVIDIA H100 80GB HBM3, 81559, 1200, 580.159.04\n\n"
-	gpus, err := parseNvidiaSMI(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(gpus) != 2 || gpus[0].Name != "NVIDIA H100 80GB HBM3" || gpus[0].MemoryTotalMiB != 81559 || gpus[1].MemoryUsedMiB != 1200 || gpus[1].Driver != "580.159.04" {
-		t.Errorf("parsed %+v", gpus)
-	}
-	if _, err := parseNvidiaSMI("0, x, [N/A], 1, d\n"); err == nil {
-		t.Error("bad memory field: no error")
-	}
-	s := DeviceInfo{Devices: []string{"cuda:0"}, GPUs: gpus[:1]}.String()
-	if !strings.Contains(s, "GPU 0: NVIDIA H100 80GB HBM3, 81559 MiB memory") {
-		t.Errorf("String() = %q", s)
-	}
-}
+	"github.com/heimdall-sdr/trainer/stats"
+)
 
 func TestCompareOutputs(t *testing.T) {
 	p := CompareOutputs([]float32{1, 2, 3, 4}, []float32{0.1, 0.1, 0.2, 0.2}, []float32{1, 2.5, 3, 4}, []float32{0.1, 0.1, 0.2, 0.3})
@@ -40,16 +25,19 @@ func TestCompareOutputs(t *testing.T) {
 	}
 }
 
-func TestDeviceCheckPercentile(t *testing.T) {
-	d := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
-	if p := percentile(d, 50); p != 5 {
-		t.Errorf("p50 = %v", p)
+// TestLatencyPercentile: the device check's p50/p95 are stats.Percentile
+// (NumPy linear), the same as the bench report's, not nearest rank.
+func TestLatencyPercentile(t *testing.T) {
+	d := []float64{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}
+	lr := latencyReport(4, 123, d)
+	if lr.P50Ms != 5.5 || math.Abs(lr.P95Ms-9.55) > 1e-9 || lr.MeanMs != 5.5 || lr.Runs != 10 || lr.CompileMs != 123 {
+		t.Errorf("latencyReport = %+v, want p50 5.5, p95 9.55, mean 5.5", lr)
 	}
-	if p := percentile(d, 95); p != 10 {
-		t.Errorf("p95 = %v", p)
+	if want := stats.Percentile(d, 95); lr.P95Ms != want {
+		t.Errorf("p95 %v != stats.Percentile %v", lr.P95Ms, want)
 	}
-	if p := percentile(d[:1], 95); p != 1 {
-		t.Errorf("p95 of one = %v", p)
+	if math.Abs(lr.SamplesPS-1000*4/5.5) > 1e-9 {
+		t.Errorf("samples/s = %v, want batch/p50", lr.SamplesPS)
 	}
 }
 
@@ -70,19 +58,19 @@ func TestDeviceCheckDryRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains a model")
 	}
-	o := CPUDryRunOptions()
+	o := CPUDryRun()
 	o.Steps, o.LatencyRuns = 4, 3
 	o.Out = filepath.Join(t.TempDir(), "out", "gpu-check.json")
 	o.WorkDir = t.TempDir()
-	rep, err := RunDeviceCheck(context.Background(), o)
+	rep, err := Run(context.Background(), o)
 	if err != nil {
-		t.Fatalf("RunDeviceCheck: %v", err)
+		t.Fatalf("Run: %v", err)
 	}
 	b, err := os.ReadFile(o.Out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got DeviceCheckReport
+	var got Report
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatalf("report is not JSON: %v\n%s", err, b)
 	}
@@ -112,22 +100,94 @@ func TestDeviceCheckDryRun(t *testing.T) {
 }
 
 // TestDeviceCheckTimeout: a stage that runs out of time leaves a partial
-// report with that stage marked "timeout" and the rest skipped.
+// report with that stage marked "timeout" and the rest skipped; the
+// abandoned stage's goroutine ends (its context is cancelled) and records
+// nothing afterwards. Run it with -race (make test-race).
 func TestDeviceCheckTimeout(t *testing.T) {
-	o := CPUDryRunOptions()
+	o := CPUDryRun()
 	o.Backend = "go"
 	o.StageTimeouts = map[string]time.Duration{"train": time.Millisecond}
 	o.Out = filepath.Join(t.TempDir(), "gpu-check.json")
-	_, err := RunDeviceCheck(context.Background(), o)
+	c, err := newCheck(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := c.run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "timed out") {
 		t.Fatalf("err = %v, want a timeout", err)
 	}
 	b, _ := os.ReadFile(o.Out)
-	var got DeviceCheckReport
+	var got Report
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatalf("partial report is not JSON: %v", err)
 	}
 	if got.Complete || got.Stages["devices"].Status != "ok" || got.Stages["train"].Status != "timeout" || got.Stages["latency"].Status != "skipped" {
 		t.Errorf("partial report: %s", b)
+	}
+	// The timed-out training stops at its next step: wait for it, then the
+	// report (file and value) must be what Run returned.
+	if !c.wait(2 * time.Minute) {
+		t.Fatal("the timed-out train stage did not return within 2 minutes")
+	}
+	c.cleanup()
+	if after, _ := os.ReadFile(o.Out); string(after) != string(b) {
+		t.Errorf("report rewritten after Run returned:\n%s", after)
+	}
+	if rep.Train != nil {
+		t.Errorf("timed-out train stage recorded %+v", rep.Train)
+	}
+}
+
+// TestAbandonedStageRecordsNothing: a stage that ignores its context and
+// keeps recording after its timeout, while the check saves the report, is
+// neither a data race (go test -race) nor visible in the report.
+func TestAbandonedStageRecordsNothing(t *testing.T) {
+	o := CPUDryRun()
+	o.Out = filepath.Join(t.TempDir(), "gpu-check.json")
+	o.StageTimeouts = map[string]time.Duration{"latency": 100 * time.Millisecond}
+	c, err := newCheck(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.cleanup()
+	recorded := make(chan bool, 1)
+	st := stage{name: "latency", run: func(_ context.Context, rec recorder) error {
+		ok := rec(func(c *check) { c.rep.Latency = append(c.rep.Latency, LatencyReport{Batch: 1}) })
+		time.Sleep(300 * time.Millisecond) // past the timeout, ctx ignored.
+		late := false
+		for i := range 200 {
+			late = rec(func(c *check) { c.rep.Latency = append(c.rep.Latency, LatencyReport{Batch: 100 + i}) }) || late
+		}
+		recorded <- ok && !late
+		return nil
+	}}
+	savers := make(chan struct{})
+	go func() {
+		defer close(savers)
+		for range 200 {
+			c.save()
+		}
+	}()
+	if err := c.runStage(context.Background(), st); !errors.Is(err, ErrStageTimeout) {
+		t.Fatalf("runStage = %v, want ErrStageTimeout", err)
+	}
+	for range 200 {
+		c.save()
+	}
+	<-savers
+	if !c.wait(10 * time.Second) {
+		t.Fatal("stage goroutine did not return")
+	}
+	if !<-recorded {
+		t.Error("rec: want true before the timeout and false after it")
+	}
+	c.save()
+	b, _ := os.ReadFile(o.Out)
+	var got Report
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Latency) != 1 || got.Latency[0].Batch != 1 || got.Stages["latency"].Status != "timeout" {
+		t.Errorf("report after an abandoned stage: latency %+v, stage %+v", got.Latency, got.Stages["latency"])
 	}
 }
