@@ -79,7 +79,7 @@ type Report struct {
 }
 
 // writeReport writes rep as indented JSON atomically; non-finite numbers
-// (which JSON cannot hold) are written as -1, as in summary.json.
+// (which JSON cannot hold) are written as -1, as in the run summary.
 func writeReport(path string, rep *Report) error {
 	fixFloats(reflect.ValueOf(rep))
 	b, err := json.MarshalIndent(rep, "", "  ")
