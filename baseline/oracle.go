@@ -1,9 +1,9 @@
 package baseline
 
 import (
+	"golang.org/x/sync/errgroup"
 	"math"
 	"runtime"
-	"sync"
 
 	"github.com/heimdall-sdr/trainer/geo"
 )
@@ -361,20 +361,10 @@ func (o *Oracle) Locate(powersDB []float64, present []bool) OracleEstimate {
 
 // parallel runs job(i) for i in [0, n) on every CPU.
 func parallel(n int, job func(i int)) {
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range runtime.NumCPU() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				job(i)
-			}
-		}()
-	}
+	var g errgroup.Group
+	g.SetLimit(runtime.NumCPU())
 	for i := range n {
-		next <- i
+		g.Go(func() error { job(i); return nil })
 	}
-	close(next)
-	wg.Wait()
+	_ = g.Wait() // the jobs return no error
 }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"golang.org/x/sync/errgroup"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -225,22 +226,12 @@ func (w *World) buildDEM() {
 
 // parallelRows runs row(i) for i in [0, n) on every CPU.
 func parallelRows(n int, row func(i int)) {
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range runtime.NumCPU() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				row(i)
-			}
-		}()
-	}
+	var g errgroup.Group
+	g.SetLimit(runtime.NumCPU())
 	for i := range n {
-		next <- i
+		g.Go(func() error { row(i); return nil })
 	}
-	close(next)
-	wg.Wait()
+	_ = g.Wait() // the jobs return no error
 }
 
 // worldRNG is the random stream of the world's own draws.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/heimdall-sdr/trainer/redact"
 	"io"
 	"math"
 	"net/http"
@@ -47,10 +48,10 @@ type Client struct {
 func NewClient(uri string, o ClientOptions) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(uri, "/"))
 	if err != nil {
-		return nil, fmt.Errorf("mlflow: tracking uri %q: does not parse", redactUserinfo(uri))
+		return nil, fmt.Errorf("mlflow: tracking uri %q: does not parse", redact.URL(uri))
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("mlflow: tracking uri %q: only http:// and https:// MLflow servers are supported", redactUserinfo(uri))
+		return nil, fmt.Errorf("mlflow: tracking uri %q: only http:// and https:// MLflow servers are supported", redact.URL(uri))
 	}
 	// Credentials in the URI become basic auth (unless the options carry an
 	// Authorization header); the base URI, which reports, logs and the
@@ -595,24 +596,4 @@ func (c *Client) DownloadArtifact(ctx context.Context, artifactURI, rel string, 
 		return fmt.Errorf("mlflow: %s: %w", endpoint, err)
 	}
 	return nil
-}
-
-// redactUserinfo replaces the user-info of a URL-like string by REDACTED
-// (config.RedactURL does the same for the configuration; this package
-// cannot import config).
-func redactUserinfo(s string) string {
-	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok {
-		return s
-	}
-	authority, path, hasPath := strings.Cut(rest, "/")
-	at := strings.LastIndex(authority, "@")
-	if at < 0 {
-		return s
-	}
-	out := scheme + "://REDACTED@" + authority[at+1:]
-	if hasPath {
-		out += "/" + path
-	}
-	return out
 }

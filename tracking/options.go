@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/heimdall-sdr/trainer/redact"
 	"net/http"
 	"net/url"
 	"os"
@@ -93,10 +94,10 @@ func (o Options) ClientOptions() ClientOptions {
 func checkURI(uri string) error {
 	u, err := url.Parse(uri)
 	if err != nil {
-		return fmt.Errorf("%q: does not parse as a URL", redactUserinfo(uri))
+		return fmt.Errorf("%q: does not parse as a URL", redact.URL(uri))
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q: only an http:// or https:// MLflow tracking server is supported (unset it to track locally in RUN_DIR/tracking)", redactUserinfo(uri))
+		return fmt.Errorf("%q: only an http:// or https:// MLflow tracking server is supported (unset it to track locally in RUN_DIR/tracking)", redact.URL(uri))
 	}
 	return nil
 }

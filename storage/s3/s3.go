@@ -25,6 +25,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/heimdall-sdr/trainer/redact"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -148,11 +149,7 @@ func New(o Options) (*Client, error) {
 	if strings.Contains(host, "://") {
 		u, err := url.Parse(host)
 		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || strings.Trim(u.Path, "/") != "" {
-			shown := o.Endpoint
-			if at := strings.LastIndex(shown, "@"); at >= 0 {
-				shown = "REDACTED@" + shown[at+1:] // never print credentials
-			}
-			return nil, fmt.Errorf("s3: endpoint %q: want host:port or http(s)://host:port without a path", shown)
+			return nil, fmt.Errorf("s3: endpoint %q: want host:port or http(s)://host:port without a path", redact.URL(o.Endpoint))
 		}
 		host, secure = u.Host, u.Scheme == "https"
 	}
