@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/heimdall-sdr/trainer/storage/local"
 	"image"
 	"image/color"
 	"image/png"
@@ -198,12 +199,8 @@ func WriteMaps(dir string, o Options) ([]string, error) {
 	var paths []string
 	put := func(name string, data []byte) error {
 		p := filepath.Join(dir, name)
-		tmp := p + ".tmp"
-		if err := os.WriteFile(tmp, data, 0o644); err != nil {
-			return fmt.Errorf("sim: write %s: %w", p, err)
-		}
-		if err := os.Rename(tmp, p); err != nil {
-			return fmt.Errorf("sim: write %s: %w", p, err)
+		if err := local.WriteFile(p, data); err != nil {
+			return fmt.Errorf("sim: maps: %w", err)
 		}
 		paths = append(paths, p)
 		return nil
