@@ -55,9 +55,12 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"path"
 	"runtime"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/heimdall-sdr/trainer/geo"
 	"github.com/heimdall-sdr/trainer/npy"
@@ -142,96 +145,69 @@ func Generate(ctx context.Context, st storage.Store, o Options, progressOut io.W
 
 	bar := progress.New(progressOut, int64(o.Sessions), "simulate", "sessions")
 
-	// Pipeline: `workers` goroutines synthesise sessions (CPU-bound) and
-	// hand them to writersPerWorker*workers goroutines that store them
-	// (I/O-bound: a local store syncs every file). Each stage drains its
-	// input after a failure so nothing blocks.
+	// Pipeline of two bounded pools: up to `workers` sessions are
+	// synthesised at once (CPU-bound, one generator's buffers each), and
+	// each synthesised session is handed to a pool of up to
+	// writersPerWorker*workers sessions being stored (I/O-bound: the local
+	// store waits for syncs, S3 for round trips). A synthesising goroutine
+	// waits for a free writer, so at most workers*(1+writersPerWorker)
+	// sessions are in memory. The first error cancels the rest.
 	parent := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	jobs := make(chan int)
-	pending := make(chan *synthesized, workers)
-	results := make(chan sessionStats, workers)
-	var synthWG, writeWG sync.WaitGroup
+	gens := make(chan *generator, workers)
 	for range workers {
-		synthWG.Add(1)
-		go func() {
-			defer synthWG.Done()
-			g := newGenerator(o, w)
-			for idx := range jobs {
-				if ctx.Err() != nil {
-					continue
-				}
-				s, err := g.synth(idx)
-				if err != nil {
-					cancel(err)
-					continue
-				}
-				select {
-				case pending <- s:
-				case <-ctx.Done():
-				}
-			}
-		}()
+		gens <- newGenerator(o, w)
 	}
-	for range writersPerWorker * workers {
-		writeWG.Add(1)
-		go func() {
-			defer writeWG.Done()
-			for s := range pending {
-				if ctx.Err() != nil {
-					continue
-				}
-				if err := s.store(ctx, st); err != nil {
-					cancel(err)
-					continue
-				}
-				results <- s.stats
-			}
-		}()
-	}
-	go func() {
-		defer close(jobs)
-		for i := range o.Sessions {
-			select {
-			case jobs <- i:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	go func() {
-		synthWG.Wait()
-		close(pending)
-		writeWG.Wait()
-		close(results)
-	}()
-
+	var synthPool, writePool errgroup.Group
+	synthPool.SetLimit(workers)
+	writePool.SetLimit(writersPerWorker * workers)
+	var mu sync.Mutex
 	var sum Summary
-	for s := range results {
-		sum.Sessions++
-		switch s.status {
-		case session.Approved:
-			sum.Approved++
-		case session.Pending:
-			sum.Pending++
-		case session.Rejected:
-			sum.Rejected++
-		}
-		sum.Recordings += s.recordings
-		sum.MissingReceivers += s.missing
-		if s.missing > 0 {
-			sum.SessionsWithMissing++
-		}
+	record := func(s sessionStats) {
+		mu.Lock()
+		defer mu.Unlock()
+		sum.add(s)
 		if bar != nil {
 			_ = bar.Add(1) // a failing progress writer must not fail the run
 		}
 	}
+	for idx := range o.Sessions {
+		if ctx.Err() != nil {
+			break
+		}
+		synthPool.Go(func() error {
+			if ctx.Err() != nil {
+				return nil
+			}
+			g := <-gens
+			s, err := g.synth(idx)
+			gens <- g
+			if err != nil {
+				cancel(err)
+				return nil
+			}
+			writePool.Go(func() error {
+				if ctx.Err() != nil {
+					return nil
+				}
+				if err := s.store(ctx, st); err != nil {
+					cancel(err)
+					return nil
+				}
+				record(s.stats)
+				return nil
+			})
+			return nil
+		})
+	}
+	_ = synthPool.Wait() // errors go to cancel, so that the first one is kept
+	_ = writePool.Wait()
 	sum.Elapsed = time.Since(start)
 	if err := context.Cause(parent); err != nil {
 		return sum, fmt.Errorf("sim: generate %d sessions into %s: %w", o.Sessions, st, err)
 	}
-	// A worker's error already names what failed ("sim: write KEY: ...").
+	// A worker's error already names what failed ("sim: write DIR: ...").
 	return sum, context.Cause(ctx)
 }
 
@@ -240,6 +216,24 @@ type sessionStats struct {
 	status     string
 	recordings int
 	missing    int
+}
+
+// add counts one written session.
+func (sum *Summary) add(s sessionStats) {
+	sum.Sessions++
+	switch s.status {
+	case session.Approved:
+		sum.Approved++
+	case session.Pending:
+		sum.Pending++
+	case session.Rejected:
+		sum.Rejected++
+	}
+	sum.Recordings += s.recordings
+	sum.MissingReceivers += s.missing
+	if s.missing > 0 {
+		sum.SessionsWithMissing++
+	}
 }
 
 // generator holds one worker's reusable buffers.
@@ -291,17 +285,20 @@ type object struct {
 // synthesized is one session ready to be stored: its objects in write order
 // (recordings and metadata first, session.json last).
 type synthesized struct {
+	dir     string // the session's key prefix, for messages
 	objects []object
 	stats   sessionStats
 }
 
-// store writes the session's objects in order.
+// store writes the session's objects in order (storage.PutAll: a store
+// that can syncs them together), so its session.json appears last.
 func (s *synthesized) store(ctx context.Context, st storage.Store) error {
-	for _, obj := range s.objects {
-		err := st.Put(ctx, obj.key, bytes.NewReader(obj.data), int64(len(obj.data)), storage.PutOptions{ContentType: obj.contentType})
-		if err != nil {
-			return fmt.Errorf("sim: write %s: %w", obj.key, err)
-		}
+	objs := make([]storage.Object, len(s.objects))
+	for i, obj := range s.objects {
+		objs[i] = storage.Object{Key: obj.key, Data: obj.data, Opts: storage.PutOptions{ContentType: obj.contentType}}
+	}
+	if err := storage.PutAll(ctx, st, objs); err != nil {
+		return fmt.Errorf("sim: write %s: %w", s.dir, err)
 	}
 	return nil
 }
@@ -362,7 +359,7 @@ func (g *generator) synth(idx int) (*synthesized, error) {
 
 	g.synthCarrier(offsetHz, toneHz, devHz, tonePhase)
 
-	out := &synthesized{stats: sessionStats{status: status}}
+	out := &synthesized{dir: path.Dir(session.InfoKey(o.Prefix, id)), stats: sessionStats{status: status}}
 	stats := &out.stats
 	var ids []int
 	for i, rcv := range geo.Receivers {

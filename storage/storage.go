@@ -4,6 +4,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -64,4 +65,36 @@ func ReadAll(ctx context.Context, s Store, key string) ([]byte, error) {
 	}
 	defer rc.Close()
 	return io.ReadAll(rc)
+}
+
+// Object is one object of a PutAll.
+type Object struct {
+	Key  string
+	Data []byte
+	Opts PutOptions
+}
+
+// AllPutter is implemented by stores that write a group of objects more
+// cheaply together than one Put after another (storage/local syncs a
+// group's files together). PutAll has PutAll's guarantees below.
+type AllPutter interface {
+	PutAll(ctx context.Context, objs []Object) error
+}
+
+// PutAll stores objs in order, through s.PutAll where s is an AllPutter
+// and one Put after another otherwise. Each object becomes visible only
+// after every object before it is complete (and, in a store that syncs,
+// durable), so the last object marks the group complete: a reader that
+// sees it sees the whole group. On error a prefix of objs may be visible,
+// never the last object. The error names the object that failed.
+func PutAll(ctx context.Context, s Store, objs []Object) error {
+	if ap, ok := s.(AllPutter); ok {
+		return ap.PutAll(ctx, objs)
+	}
+	for _, o := range objs {
+		if err := s.Put(ctx, o.Key, bytes.NewReader(o.Data), int64(len(o.Data)), o.Opts); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -38,23 +38,43 @@ func WriteFrom(path string, r io.Reader) (int64, error) {
 // its name; size >= 0 is the byte count r must yield. On error the
 // temporary file is removed.
 func writeTemp(path string, r io.Reader, size int64) (string, int64, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	f, n, err := createTemp(path, r, size)
 	if err != nil {
-		return "", 0, err
-	}
-	tmp := f.Name()
-	n, werr := io.Copy(f, r)
-	if werr == nil && size >= 0 && n != size {
-		werr = fmt.Errorf("wrote %d bytes, expected %d", n, size)
-	}
-	var serr error
-	if werr == nil {
-		serr = f.Sync()
-	}
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		_ = os.Remove(tmp)
 		return "", n, err
 	}
-	return tmp, n, nil
+	if err := syncClose(f); err != nil {
+		return "", n, err
+	}
+	return f.Name(), n, nil
+}
+
+// createTemp copies r into a new temporary file beside path, not yet
+// synced, and returns it open; size >= 0 is the byte count r must yield.
+// On error the temporary file is closed and removed.
+func createTemp(path string, r io.Reader, size int64) (*os.File, int64, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := io.Copy(f, r)
+	if err == nil && size >= 0 && n != size {
+		err = fmt.Errorf("wrote %d bytes, expected %d", n, size)
+	}
+	if err != nil {
+		_ = f.Close()
+		_ = os.Remove(f.Name())
+		return nil, n, err
+	}
+	return f, n, nil
+}
+
+// syncClose syncs and closes the temporary file f; on error it is removed.
+func syncClose(f *os.File) error {
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(serr, cerr); err != nil {
+		_ = os.Remove(f.Name())
+		return err
+	}
+	return nil
 }

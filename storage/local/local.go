@@ -4,6 +4,7 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,10 +17,18 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/heimdall-sdr/trainer/storage"
 )
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store     = (*Store)(nil)
+	_ storage.AllPutter = (*Store)(nil)
+)
+
+// maxSyncs bounds the concurrent file syncs of one PutAll.
+const maxSyncs = 16
 
 // Store keeps objects as files under Root; a key "a/b.npy" is Root/a/b.npy.
 type Store struct {
@@ -84,7 +93,13 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 		return fmt.Errorf("local: put %s: %w", key, err)
 	}
 	defer os.Remove(tmp) // no-op after a successful rename
-	if opts.NoOverwrite {
+	return place(tmp, p, key, opts.NoOverwrite)
+}
+
+// place renames (or, with noOverwrite, links) the synced temporary file
+// tmp to p, the file of key.
+func place(tmp, p, key string, noOverwrite bool) error {
+	if noOverwrite {
 		// Link fails if the destination appeared meanwhile: no overwrite race.
 		if err := os.Link(tmp, p); err != nil {
 			if errors.Is(err, fs.ErrExist) {
@@ -96,6 +111,87 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	}
 	if err := os.Rename(tmp, p); err != nil {
 		return fmt.Errorf("local: put %s: %w", key, err)
+	}
+	return nil
+}
+
+// PutAll writes objs as Put does, but syncs them together: it writes every
+// temporary file first, then syncs them all concurrently (a sync waits on
+// the device, not the CPU, and concurrent syncs share the file system's
+// journal commits), and only then renames (or links) them into place in
+// order. So every object is durable before any becomes visible, and the
+// last one (a session's session.json) appears last. On error nothing is
+// renamed unless every file was synced; a failing rename leaves the
+// objects before it in place, never the ones after it.
+func (s *Store) PutAll(ctx context.Context, objs []storage.Object) error {
+	paths := make([]string, len(objs))
+	files := make([]*os.File, 0, len(objs))
+	closed, renamed := false, 0
+	defer func() { // the temporary files not renamed into place
+		for i, f := range files {
+			if !closed {
+				_ = f.Close()
+			}
+			if i >= renamed {
+				_ = os.Remove(f.Name())
+			}
+		}
+	}()
+	lastDir := ""
+	for i, o := range objs {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("local: put %s: %w", o.Key, err)
+		}
+		p, err := s.path(o.Key)
+		if err != nil {
+			return err
+		}
+		paths[i] = p
+		if dir := filepath.Dir(p); dir != lastDir {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("local: put %s: %w", o.Key, err)
+			}
+			lastDir = dir
+		}
+		if o.Opts.NoOverwrite {
+			if _, err := os.Stat(p); err == nil {
+				return fmt.Errorf("local: put %s: %w", o.Key, storage.ErrExists)
+			}
+		}
+		f, _, err := createTemp(p, bytes.NewReader(o.Data), int64(len(o.Data)))
+		if err != nil {
+			return fmt.Errorf("local: put %s: %w", o.Key, err)
+		}
+		files = append(files, f)
+	}
+	var g errgroup.Group
+	g.SetLimit(maxSyncs)
+	for i, f := range files {
+		g.Go(func() error {
+			if err := f.Sync(); err != nil {
+				return fmt.Errorf("local: put %s: %w", objs[i].Key, err)
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	for i, f := range files {
+		if cerr := f.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("local: put %s: %w", objs[i].Key, cerr)
+		}
+	}
+	closed = true
+	if err != nil {
+		return err
+	}
+	for i, f := range files {
+		if err := place(f.Name(), paths[i], objs[i].Key, objs[i].Opts.NoOverwrite); err != nil {
+			return err
+		}
+		if objs[i].Opts.NoOverwrite {
+			_ = os.Remove(f.Name()) // linked: the temporary name goes
+		}
+		renamed = i + 1
 	}
 	return nil
 }

@@ -49,6 +49,51 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store, cfg Config) {
 		}
 	})
 
+	t.Run("PutAll", func(t *testing.T) {
+		st := newStore(t)
+		objs := []storage.Object{
+			{Key: "g/1/a.bin", Data: bytes.Repeat([]byte{1}, 70_000)},
+			{Key: "g/1/b.json", Data: []byte(`{"b":1}`), Opts: storage.PutOptions{ContentType: "application/json"}},
+			{Key: "g/1/done.json", Data: []byte("{}")},
+		}
+		if err := storage.PutAll(ctx, st, objs); err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			if got := get(t, st, o.Key); got != string(o.Data) {
+				t.Fatalf("%s: got %d bytes, want %d", o.Key, len(got), len(o.Data))
+			}
+		}
+		if list, err := st.List(ctx, "g/1/"); err != nil || len(list) != 3 {
+			t.Fatalf("list after PutAll = %v, %v; want the 3 objects only", list, err)
+		}
+		// A group failing in the middle never shows its last object.
+		put(t, st, "g/2/b", "taken")
+		err := storage.PutAll(ctx, st, []storage.Object{
+			{Key: "g/2/a", Data: []byte("a")},
+			{Key: "g/2/b", Data: []byte("b"), Opts: storage.PutOptions{NoOverwrite: true}},
+			{Key: "g/2/done", Data: []byte("done")},
+		})
+		if !errors.Is(err, storage.ErrExists) || !strings.Contains(err.Error(), "g/2/b") {
+			t.Fatalf("PutAll over an existing NoOverwrite key: %v, want ErrExists naming g/2/b", err)
+		}
+		if _, err := st.Stat(ctx, "g/2/done"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("last object of a failed PutAll: stat err %v, want ErrNotFound", err)
+		}
+		if got := get(t, st, "g/2/b"); got != "taken" {
+			t.Fatalf("NoOverwrite key overwritten: %q", got)
+		}
+		list, err := st.List(ctx, "g/2/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, oi := range list {
+			if oi.Key != "g/2/a" && oi.Key != "g/2/b" {
+				t.Fatalf("failed PutAll left %s visible", oi.Key)
+			}
+		}
+	})
+
 	t.Run("PutUnknownSize", func(t *testing.T) {
 		st := newStore(t)
 		data := strings.Repeat("x", 100_000)
