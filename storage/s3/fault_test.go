@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -313,5 +314,59 @@ func TestFailFast(t *testing.T) {
 	}
 	if _, err := c.Stat(ctx, "a"); err != nil {
 		t.Fatalf("second stat after the endpoint came back: %v", err)
+	}
+}
+
+// TestPutCorruptBody checks that a PUT whose body changes on the way (one
+// byte, same length) is never stored: the CRC32C the client sends with the
+// body (a header for a single PUT, of a bytes.Reader or of a small stream
+// read into memory; minio-go's trailer for multipart parts) makes the
+// server refuse it, and the client retries. Before the checksum was really sent (minio-go adds none
+// over plain http with an unsigned payload unless TrailingHeaders is on)
+// the server stored the corrupted bytes.
+func TestPutCorruptBody(t *testing.T) {
+	c, px := faultClient(t)
+	ctx := context.Background()
+	if err := c.Put(ctx, "warm", bytes.NewReader([]byte("x")), 1, storage.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		op   s3test.Op
+		size int
+		wrap func([]byte) io.Reader
+	}{
+		{"single", s3test.OpPut, 136_000, func(b []byte) io.Reader { return bytes.NewReader(b) }},
+		{"stream", s3test.OpPut, 50_000, func(b []byte) io.Reader { return io.MultiReader(bytes.NewReader(b)) }},
+		{"multipart", s3test.OpPart, 6 << 20, func(b []byte) io.Reader { return bytes.NewReader(b) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			data := randomBytes(tc.size)
+			key := "corrupt/" + tc.name
+			// Every request corrupted: the put must fail, storing nothing.
+			px.Rules(1, s3test.Rule{Ops: []s3test.Op{tc.op}, Fault: s3test.Corrupt, Rate: 1})
+			size := int64(len(data)) // the stream too: a single PUT, not rewindable
+			err := c.Put(ctx, key, tc.wrap(data), size, storage.PutOptions{})
+			px.Rules(0)
+			if err == nil {
+				got, _ := storage.ReadAll(ctx, c, key)
+				t.Fatalf("put of a corrupted body succeeded (stored %d bytes, equal to the data: %v)", len(got), bytes.Equal(got, data))
+			}
+			if _, serr := c.Stat(ctx, key); !errors.Is(serr, storage.ErrNotFound) {
+				t.Fatalf("after a refused corrupted put: stat %v, want ErrNotFound (put error: %v)", serr, err)
+			}
+			// A share corrupted: the retries get the object through intact.
+			px.Rules(2, s3test.Rule{Ops: []s3test.Op{tc.op}, Fault: s3test.Corrupt, Rate: 0.5})
+			err = c.Put(ctx, key, tc.wrap(data), size, storage.PutOptions{})
+			px.Rules(0)
+			if err != nil {
+				t.Fatalf("put with half the bodies corrupted: %v", err)
+			}
+			got, err := storage.ReadAll(ctx, c, key)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("read back %d bytes (want %d, equal %v): %v", len(got), len(data), bytes.Equal(got, data), err)
+			}
+		})
 	}
 }

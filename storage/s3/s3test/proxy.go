@@ -56,6 +56,10 @@ const (
 	// body shorter than declared and answers (MinIO: 400 IncompleteBody),
 	// and the proxy relays that answer to the client.
 	ShortBody Fault = "shortbody"
+	// Corrupt forwards a PUT/PART whole but with one byte of its body
+	// changed (the same length): corruption on the way, which only a
+	// checksum of the body catches.
+	Corrupt Fault = "corrupt"
 )
 
 // Rule injects Fault into a share Rate of the requests of Ops (all when empty).
@@ -275,6 +279,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				p.shortBody(w, r)
 				return
 			}
+		case Corrupt:
+			if r.ContentLength > 0 && (op == OpPut || op == OpPart) {
+				at := int64(p.fraction() * float64(r.ContentLength))
+				p.forward(w, r, &flipReader{r: r.Body, at: at}, -1)
+				return
+			}
 		case Reset:
 			if r.ContentLength > 0 && (op == OpPut || op == OpPart) {
 				cut := int64(p.fraction() * float64(r.ContentLength))
@@ -433,5 +443,21 @@ func (c *cutReader) Read(p []byte) (int, error) {
 	}
 	n, err := c.r.Read(p)
 	c.left -= int64(n)
+	return n, err
+}
+
+// flipReader passes r through with the byte at offset at inverted.
+type flipReader struct {
+	r   io.Reader
+	at  int64
+	off int64
+}
+
+func (f *flipReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if i := f.at - f.off; i >= 0 && i < int64(n) {
+		p[i] ^= 0xff
+	}
+	f.off += int64(n)
 	return n, err
 }
