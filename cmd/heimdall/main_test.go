@@ -42,7 +42,7 @@ func TestBadInputIsOneClearError(t *testing.T) {
 		{"corrupt model", []string{"predict", "--model", corrupt, "--session", dir}, "model.onnx"},
 		{"evaluate without a model", []string{"evaluate"}, "--model"},
 		{"evaluate a missing model", []string{"evaluate", "--model", filepath.Join(dir, "gone.onnx")}, "gone.onnx"},
-		{"evaluate a directory that is no run", []string{"evaluate", "--model", dir}, "not a run directory"},
+		{"evaluate a directory that is no run", []string{"evaluate", "--model", dir}, "no config.yaml"},
 		{"evaluate a corrupt model", []string{"evaluate", "--model", corrupt}, "model.onnx"},
 		{"resume of a missing run", []string{"train", "--resume", filepath.Join(dir, "norun")}, "norun"},
 	}
