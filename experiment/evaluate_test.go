@@ -126,6 +126,9 @@ func TestEvaluate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if _, err := json.Marshal(ev); err != nil {
+			t.Errorf("JSON with n/a estimators: %v", err)
+		}
 		for _, b := range ev.Metrics.Baselines {
 			switch b.Name {
 			case EstimatorOracle:

@@ -54,13 +54,12 @@ func Evaluate(y, pos, sigma []float32, baselines []Baseline) EvalMetrics {
 
 // EvaluateBaselines summarises each baseline's km errors against the truth
 // y ([N, 2] degrees), with its 1-sigma coverage when it has sigmas; an n/a
-// baseline gives an entry with NaN km and its reason.
+// baseline gives an entry with km -1 and its reason.
 func EvaluateBaselines(y []float32, baselines []Baseline) []BaselineMetrics {
 	var out []BaselineMetrics
 	for _, b := range baselines {
 		if b.NA != "" && b.Positions == nil {
-			nan := math.NaN()
-			out = append(out, BaselineMetrics{Name: b.Name, KmMean: nan, KmMedian: nan, KmP90: nan, NA: b.NA})
+			out = append(out, BaselineMetrics{Name: b.Name, KmMean: -1, KmMedian: -1, KmP90: -1, NA: b.NA})
 			continue
 		}
 		bkm := KmErrors(y, b.Positions)
