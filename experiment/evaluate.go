@@ -14,6 +14,7 @@ import (
 	"github.com/heimdall-sdr/trainer/kernels"
 	"github.com/heimdall-sdr/trainer/onnx"
 	"github.com/heimdall-sdr/trainer/rundir"
+	"github.com/heimdall-sdr/trainer/storage"
 	"github.com/heimdall-sdr/trainer/trainer"
 )
 
@@ -146,7 +147,6 @@ func Evaluate(ctx context.Context, cfg config.Config, o EvaluateOptions) (*Evalu
 	defer mdl.close()
 
 	// The sessions.
-	runData := cfg.Dataset
 	dso := cfg.Dataset
 	if o.Prefix != "" {
 		dso.Prefix = o.Prefix
@@ -154,7 +154,13 @@ func Evaluate(ctx context.Context, cfg config.Config, o EvaluateOptions) (*Evalu
 	if o.MaxSessions > 0 {
 		dso.MaxSessions = o.MaxSessions
 	}
-	own := runDir != "" && dso.Prefix == runData.Prefix && dso.MaxSessions == runData.MaxSessions
+	// The run's own sessions: its saved store, prefix and cap.
+	own := false
+	if runDir != "" {
+		if saved, err := RunConfig(runDir, nil); err == nil {
+			own = sameStore(saved.Store, cfg.Store) && dso.Prefix == saved.Dataset.Prefix && dso.MaxSessions == saved.Dataset.MaxSessions
+		}
+	}
 	if set == SetAuto {
 		set = SetAll
 		if own {
@@ -235,12 +241,20 @@ func evalFitSet(ctx context.Context, cfg config.Config, feat kernels.MelConfig, 
 		}
 		return fitSet{split: concatSplits(ds.Train, ds.Val), source: fmt.Sprintf("all sessions under %s/", o.TrainPrefix)}
 	case runDir != "":
-		ds, err := load(cfg.Dataset)
+		// The run's training split: its saved store and dataset options.
+		saved, err := RunConfig(runDir, nil)
+		var ds *dataset.Dataset
+		if err == nil {
+			var st storage.Store
+			if st, err = OpenStore(saved); err == nil {
+				ds, err = dataset.Load(ctx, st, feat, saved.Dataset, o.Progress)
+			}
+		}
 		if err != nil {
 			fmt.Fprintf(logw, "evaluate: the run's training sessions are not available (%v); the fitted baselines are n/a\n", err)
 			return fitSet{na: "the run's training sessions are not available: " + firstLine(err.Error())}
 		}
-		return fitSet{split: ds.Train, source: fmt.Sprintf("the run's training split (%s/)", cfg.Dataset.Prefix)}
+		return fitSet{split: ds.Train, source: fmt.Sprintf("the run's training split (%s/)", saved.Dataset.Prefix)}
 	default:
 		return fitSet{na: "no training sessions for a bare .onnx model (pass --train-prefix)"}
 	}
@@ -251,6 +265,19 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// sameStore reports whether a and b name the same store.
+func sameStore(a, b config.Store) bool {
+	if a.Kind != b.Kind {
+		return false
+	}
+	if a.Kind == "local" {
+		x, errX := filepath.Abs(a.Root)
+		y, errY := filepath.Abs(b.Root)
+		return errX == nil && errY == nil && x == y
+	}
+	return a.Endpoint == b.Endpoint && a.Bucket == b.Bucket
 }
 
 // concatSplits returns a's sessions followed by b's.

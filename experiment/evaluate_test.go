@@ -13,6 +13,7 @@ import (
 	"github.com/heimdall-sdr/trainer/rundir"
 	"github.com/heimdall-sdr/trainer/session"
 	"github.com/heimdall-sdr/trainer/storage"
+	"github.com/heimdall-sdr/trainer/storage/s3/s3test"
 )
 
 // TestEvaluate trains a smoke run, then evaluates it: on its own sessions
@@ -149,6 +150,31 @@ func TestEvaluate(t *testing.T) {
 			if ev.Estimators.FitSessions == 0 || ev.Metrics.Baselines[2].NA != "" {
 				t.Errorf("--train-prefix fresh: fitted on %d (%s), %+v", ev.Estimators.FitSessions, ev.Estimators.FitSource, ev.Metrics.Baselines[2])
 			}
+		}
+	})
+
+	t.Run("sessions in S3", func(t *testing.T) {
+		srv := s3test.Shared(t)
+		// The run's configuration pointed at a bucket of freshly simulated
+		// sessions of the same world.
+		c3 := s3Config(t, srv, s3test.Bucket(t))
+		if _, err := Simulate(ctx, c3, nil); err != nil {
+			t.Fatal(err)
+		}
+		rc := runCfg
+		rc.Store, rc.Dataset.CacheDir = c3.Store, c3.Dataset.CacheDir
+		ev, err := Evaluate(ctx, rc, EvaluateOptions{Model: res.RunDir, MaxSessions: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Metrics.N != 8 || ev.Set != "all sessions" || !strings.HasPrefix(ev.Store, "s3:") {
+			t.Errorf("evaluated %d sessions (%s) of %s", ev.Metrics.N, ev.Set, ev.Store)
+		}
+		if ev.Estimators.FitSessions != trainLen(t, runCfg) {
+			t.Errorf("fitted on %d sessions (%s), want the run's training split", ev.Estimators.FitSessions, ev.Estimators.FitSource)
+		}
+		if o := ev.Metrics.Baselines[4]; o.Name != EstimatorOracle || o.NA != "" {
+			t.Errorf("oracle on S3 sessions: %+v", o)
 		}
 	})
 
