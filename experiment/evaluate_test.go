@@ -36,53 +36,9 @@ func TestEvaluate(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	t.Run("reproduces the run", func(t *testing.T) {
-		ev, err := Evaluate(ctx, runCfg, EvaluateOptions{Model: res.RunDir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("engine %s, set %s", ev.Engine, ev.Set)
-		got, want := ev.Metrics, sum.Val
-		if got.N != want.N || !strings.HasPrefix(ev.Set, "validation split") {
-			t.Fatalf("evaluated %d sessions (%s), the run validated %d", got.N, ev.Set, want.N)
-		}
-		// ONNX Runtime vs GoMLX differ by < 1e-5 degrees (export parity).
-		for _, c := range []struct {
-			name      string
-			got, want float64
-		}{{"km mean", got.KmMean, want.KmMean}, {"km median", got.KmMedian, want.KmMedian}, {"km p90", got.KmP90, want.KmP90}} {
-			if math.Abs(c.got-c.want) > 0.01 {
-				t.Errorf("%s: evaluate %.4f, run %.4f", c.name, c.got, c.want)
-			}
-		}
-		if math.Abs(got.Within1Sigma-want.Within1Sigma) > 1.0/float64(want.N)+1e-9 {
-			t.Errorf("inside 1-sigma: evaluate %.3f, run %.3f", got.Within1Sigma, want.Within1Sigma)
-		}
-		if len(got.Baselines) != len(want.Baselines) {
-			t.Fatalf("estimators: evaluate %d, run %d", len(got.Baselines), len(want.Baselines))
-		}
-		for i, b := range got.Baselines {
-			w := want.Baselines[i]
-			if b.Name != w.Name || b.NA != w.NA || math.Abs(b.KmMean-w.KmMean) > 1e-6 || math.Abs(b.KmMedian-w.KmMedian) > 1e-6 || math.Abs(b.KmP90-w.KmP90) > 1e-6 {
-				t.Errorf("estimator %d: evaluate %+v, run %+v", i, b, w)
-			}
-		}
-		var text strings.Builder
-		if err := ev.WriteText(&text); err != nil {
-			t.Fatal(err)
-		}
-		for _, want := range []string{"LocalizationNet", "calibrated_least_squares", "fingerprint", "oracle", "inside 1-sigma"} {
-			if !strings.Contains(text.String(), want) {
-				t.Errorf("table lacks %q:\n%s", want, text.String())
-			}
-		}
-		if _, err := json.Marshal(ev); err != nil {
-			t.Errorf("JSON: %v", err)
-		}
-		if err := ev.WritePlots(filepath.Join(t.TempDir(), "plots")); err != nil {
-			t.Errorf("plots: %v", err)
-		}
-	})
+	for _, engine := range []string{EngineAuto, EngineGoMLX} {
+		t.Run("reproduces the run/"+engine, func(t *testing.T) { reproduces(t, runCfg, res.RunDir, sum, engine) })
+	}
 
 	t.Run("fresh sessions of the same world", func(t *testing.T) {
 		sc := runCfg
@@ -163,11 +119,11 @@ func TestEvaluate(t *testing.T) {
 		}
 		rc := runCfg
 		rc.Store, rc.Dataset.CacheDir = c3.Store, c3.Dataset.CacheDir
-		ev, err := Evaluate(ctx, rc, EvaluateOptions{Model: res.RunDir, MaxSessions: 8})
+		ev, err := Evaluate(ctx, rc, EvaluateOptions{Model: res.RunDir, MaxSessions: 5})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ev.Metrics.N != 8 || ev.Set != "all sessions" || !strings.HasPrefix(ev.Store, "s3:") {
+		if ev.Metrics.N != 5 || ev.Set != "all sessions" || !strings.HasPrefix(ev.Store, "s3:") {
 			t.Errorf("evaluated %d sessions (%s) of %s", ev.Metrics.N, ev.Set, ev.Store)
 		}
 		if ev.Estimators.FitSessions != trainLen(t, runCfg) {
@@ -196,6 +152,57 @@ func TestEvaluate(t *testing.T) {
 			}
 		}
 	})
+}
+
+// reproduces evaluates runDir on its own sessions with engine and checks
+// the run's validation numbers come back.
+func reproduces(t *testing.T, runCfg config.Config, runDir string, sum *rundir.Summary, engine string) {
+	ctx := context.Background()
+	ev, err := Evaluate(ctx, runCfg, EvaluateOptions{Model: runDir, Engine: engine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("engine %s, set %s", ev.Engine, ev.Set)
+	got, want := ev.Metrics, sum.Val
+	if got.N != want.N || !strings.HasPrefix(ev.Set, "validation split") {
+		t.Fatalf("evaluated %d sessions (%s), the run validated %d", got.N, ev.Set, want.N)
+	}
+	// ONNX Runtime vs GoMLX differ by < 1e-5 degrees (export parity).
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{{"km mean", got.KmMean, want.KmMean}, {"km median", got.KmMedian, want.KmMedian}, {"km p90", got.KmP90, want.KmP90}} {
+		if math.Abs(c.got-c.want) > 0.01 {
+			t.Errorf("%s: evaluate %.4f, run %.4f", c.name, c.got, c.want)
+		}
+	}
+	if math.Abs(got.Within1Sigma-want.Within1Sigma) > 1.0/float64(want.N)+1e-9 {
+		t.Errorf("inside 1-sigma: evaluate %.3f, run %.3f", got.Within1Sigma, want.Within1Sigma)
+	}
+	if len(got.Baselines) != len(want.Baselines) {
+		t.Fatalf("estimators: evaluate %d, run %d", len(got.Baselines), len(want.Baselines))
+	}
+	for i, b := range got.Baselines {
+		w := want.Baselines[i]
+		if b.Name != w.Name || b.NA != w.NA || math.Abs(b.KmMean-w.KmMean) > 1e-6 || math.Abs(b.KmMedian-w.KmMedian) > 1e-6 || math.Abs(b.KmP90-w.KmP90) > 1e-6 {
+			t.Errorf("estimator %d: evaluate %+v, run %+v", i, b, w)
+		}
+	}
+	var text strings.Builder
+	if err := ev.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"LocalizationNet", "calibrated_least_squares", "fingerprint", "oracle", "inside 1-sigma"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, text.String())
+		}
+	}
+	if _, err := json.Marshal(ev); err != nil {
+		t.Errorf("JSON: %v", err)
+	}
+	if err := ev.WritePlots(filepath.Join(t.TempDir(), "plots")); err != nil {
+		t.Errorf("plots: %v", err)
+	}
 }
 
 // trainLen is the size of the training split cfg's dataset gives.
