@@ -199,6 +199,9 @@ func Evaluate(ctx context.Context, cfg config.Config, o EvaluateOptions) (*Evalu
 	} else {
 		ev.Set = "all sessions"
 		eval = concatSplits(ds.Train, ds.Val)
+		if own {
+			fmt.Fprintf(logw, "WARNING: evaluate: --split all on the run's own sessions includes its training split (the model and the fitted baselines have seen those)\n")
+		}
 		fit = evalFitSet(ctx, cfg, feat, o, runDir, logw)
 	}
 	if o.TrainPrefix != "" && set == SetVal {
