@@ -11,6 +11,7 @@
 package dataset
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -118,6 +119,47 @@ type Dataset struct {
 	Report       Report
 	FeatureKey   string
 	SampleRateHz float64 // of the first session (informational)
+	// Origin says where the loaded sessions came from: the simulation
+	// records they carry (what rebuilds the world for the oracle).
+	Origin Origin
+}
+
+// Origin counts the loaded sessions (both splits) by the simulation
+// record in their session.json.
+type Origin struct {
+	// Simulations are the distinct records, most sessions first.
+	Simulations []Simulation
+	// Unrecorded is how many loaded sessions carry none (recordings, or
+	// sessions simulated before the record existed).
+	Unrecorded int
+}
+
+// Simulation is one distinct simulation record and how many loaded
+// sessions carry it.
+type Simulation struct {
+	Record   json.RawMessage
+	Sessions int
+}
+
+// origin collects the simulation records of items.
+func origin(items []*loaded) Origin {
+	var o Origin
+	at := map[string]int{}
+	for _, it := range items {
+		if it.sim == "" {
+			o.Unrecorded++
+			continue
+		}
+		i, ok := at[it.sim]
+		if !ok {
+			i = len(o.Simulations)
+			at[it.sim] = i
+			o.Simulations = append(o.Simulations, Simulation{Record: json.RawMessage(it.sim)})
+		}
+		o.Simulations[i].Sessions++
+	}
+	sort.SliceStable(o.Simulations, func(a, b int) bool { return o.Simulations[a].Sessions > o.Simulations[b].Sessions })
+	return o
 }
 
 // Report says what happened to every listed session.
@@ -191,6 +233,9 @@ type rawInfo struct {
 	Longitude      *float64 `json:"longitude"`
 	ApprovalStatus string   `json:"approval_status"`
 	ReceiverIDs    []int    `json:"receiver_ids"`
+	// Simulation is the simulator's record of a simulated session
+	// (session.Info.Simulation), nil for recordings.
+	Simulation json.RawMessage `json:"simulation"`
 }
 
 // ListSessions returns the ids of every session under prefix, sorted.
@@ -221,6 +266,7 @@ type loaded struct {
 	cached  bool
 	sr      float64
 	cacheWE bool
+	sim     string // compacted simulation record, "" when none
 }
 
 // Load reads, featurises and splits the approved sessions of st.
@@ -289,6 +335,7 @@ func Load(ctx context.Context, st storage.Store, feat kernels.MelConfig, o Optio
 		Report:       rep,
 		FeatureKey:   feat.Key(),
 		SampleRateHz: good[0].sr,
+		Origin:       origin(good),
 		Train:        assemble(train, len(geo.Receivers)),
 		Val:          assemble(val, len(geo.Receivers)),
 	}, nil
@@ -441,6 +488,12 @@ func loadSession(ctx context.Context, st storage.Store, o Options, feat kernels.
 	R := len(geo.Receivers)
 	perCh := feat.NMels * feat.Frames
 	res := &loaded{id: id, lat: lat, lon: lon, x: make([]float32, R*perCh), power: make([]float64, R), present: make([]bool, R)}
+	if len(info.Simulation) > 0 && string(info.Simulation) != "null" {
+		var b bytes.Buffer
+		if err := json.Compact(&b, info.Simulation); err == nil {
+			res.sim = b.String()
+		}
+	}
 
 	// Stat every recording: its identity keys the cache.
 	infos := make([]*storage.ObjectInfo, R)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gomlx/compute"
@@ -63,14 +64,20 @@ func HasSessions(ctx context.Context, cfg config.Config) (bool, error) {
 	return len(ids) > 0, nil
 }
 
-// BaselineReport is the classical baseline's error on the validation split.
+// BaselineReport is every estimator's error on the validation split: the
+// classical baselines (centroid, least squares, and calibrated least
+// squares and fingerprinting fitted on the training split) and the oracle.
 type BaselineReport struct {
 	Centroid     baseline.Errors `json:"centroid"`
 	LeastSquares baseline.Errors `json:"least_squares"`
+	// Estimators are all of them in report order (n/a ones with their
+	// reason); Setup says how they were fitted and what they cost.
+	Estimators []rundir.BaselineMetrics `json:"estimators"`
+	Setup      rundir.Estimators        `json:"setup"`
 }
 
-// Baseline evaluates the classical baseline on the same validation sessions
-// the trainer would use.
+// Baseline evaluates the classical baselines and the oracle on the same
+// validation sessions the trainer would use.
 func Baseline(ctx context.Context, cfg config.Config, progress io.Writer) (BaselineReport, *dataset.Dataset, error) {
 	st, err := OpenStore(cfg)
 	if err != nil {
@@ -80,27 +87,43 @@ func Baseline(ctx context.Context, cfg config.Config, progress io.Writer) (Basel
 	if err != nil {
 		return BaselineReport{}, nil, err
 	}
-	rep, _ := valBaselines(ds)
+	rep, _ := valBaselines(ds, progress)
 	return rep, ds, nil
 }
 
-// valBaselines locates every validation session with both classical methods.
-func valBaselines(ds *dataset.Dataset) (BaselineReport, []trainer.Baseline) {
-	val := ds.Val
-	R := len(ds.Receivers)
-	cen := make([]float32, 0, 2*val.Len())
-	lsq := make([]float32, 0, 2*val.Len())
-	var ce, le []float64
-	for i := 0; i < val.Len(); i++ {
-		c, l := baseline.Locate(val.PowerDB[i*R:(i+1)*R], ds.Receivers, val.Present[i*R:(i+1)*R])
-		cen = append(cen, float32(c[0]), float32(c[1]))
-		lsq = append(lsq, float32(l[0]), float32(l[1]))
-		lat, lon := float64(val.Y[2*i]), float64(val.Y[2*i+1])
-		ce = append(ce, geo.HaversineKm(lat, lon, c[0], c[1]))
-		le = append(le, geo.HaversineKm(lat, lon, l[0], l[1]))
+// valBaselines locates every validation session with every estimator
+// (estimatorsOn), the fitted ones fitted on the training split.
+func valBaselines(ds *dataset.Dataset, logw io.Writer) (BaselineReport, []trainer.Baseline) {
+	bases, setup := estimatorsOn(ds.Val, ds.Receivers, fitSet{split: ds.Train, source: "training split"}, ds.Origin, logw)
+	rep := BaselineReport{Estimators: estimatorErrors(ds.Val.Y, bases), Setup: setup}
+	for _, b := range bases[:2] {
+		km := make([]float64, ds.Val.Len())
+		for i := range km {
+			km[i] = geo.HaversineKm(float64(ds.Val.Y[2*i]), float64(ds.Val.Y[2*i+1]), float64(b.Positions[2*i]), float64(b.Positions[2*i+1]))
+		}
+		if b.Name == EstimatorCentroid {
+			rep.Centroid = baseline.Summarize(km)
+		} else {
+			rep.LeastSquares = baseline.Summarize(km)
+		}
 	}
-	return BaselineReport{Centroid: baseline.Summarize(ce), LeastSquares: baseline.Summarize(le)},
-		[]trainer.Baseline{{Name: "centroid", Positions: cen}, {Name: "least_squares", Positions: lsq}}
+	return rep, bases
+}
+
+// estimatorLine is the estimators' medians on one line, for logs.
+func estimatorLine(ms []rundir.BaselineMetrics) string {
+	var b strings.Builder
+	for i, m := range ms {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if m.NA != "" {
+			fmt.Fprintf(&b, "%s n/a", m.Name)
+		} else {
+			fmt.Fprintf(&b, "%s %.1f", m.Name, m.KmMedian)
+		}
+	}
+	return b.String()
 }
 
 // TrainOptions control a training job; the zero value trains into a new run
@@ -175,9 +198,8 @@ func Train(ctx context.Context, cfg config.Config, o TrainOptions) (*TrainResult
 	}
 	fmt.Fprintf(logw, "dataset: %s\n", ds.Report)
 	fmt.Fprintf(logw, "split: %d train / %d val sessions (by session, seed %d)\n", ds.Train.Len(), ds.Val.Len(), cfg.Dataset.SplitSeed)
-	brep, bases := valBaselines(ds)
-	fmt.Fprintf(logw, "classical baseline on val: centroid median %.1f km, least squares median %.1f km\n",
-		brep.Centroid.MedianKm, brep.LeastSquares.MedianKm)
+	brep, bases := valBaselines(ds, logw)
+	fmt.Fprintf(logw, "estimators on val, median km: %s\n", estimatorLine(brep.Estimators))
 
 	runDir := o.ResumeDir
 	if runDir == "" {
@@ -230,6 +252,11 @@ func trainExportPublish(ctx context.Context, cfg config.Config, backend compute.
 	if err != nil {
 		return res, fmt.Errorf("train (run directory %s): %w", runDir, err)
 	}
+	setup := brep.Setup
+	if err := rundir.UpdateSummary(runDir, func(s *rundir.Summary) error { s.Estimators = &setup; return nil }); err != nil {
+		return res, fmt.Errorf("train (run directory %s): %w", runDir, err)
+	}
+	sum.Estimators = &setup
 	if cfg.Export.Enabled {
 		exp, err := exportTrained(cfg, backend, spec, runDir, ds, logw)
 		res.Export = exp
@@ -260,7 +287,20 @@ func writeRunFiles(dir string, cfg config.Config, ds *dataset.Dataset, b Baselin
 	if err := rundir.WriteFile(dir, rundir.ConfigFile, y); err != nil {
 		return err
 	}
-	rep := fmt.Sprintf("backend: %s\nfeature_key: %s\nsample_rate_hz: %g\ntrain_sessions: %d\nval_sessions: %d\n%s\nbaseline_val: centroid %+v, least_squares %+v\n",
-		backend, ds.FeatureKey, ds.SampleRateHz, ds.Train.Len(), ds.Val.Len(), ds.Report, b.Centroid, b.LeastSquares)
-	return rundir.WriteFile(dir, rundir.DatasetFile, []byte(rep))
+	var rep strings.Builder
+	fmt.Fprintf(&rep, "backend: %s\nfeature_key: %s\nsample_rate_hz: %g\ntrain_sessions: %d\nval_sessions: %d\n%s\n",
+		backend, ds.FeatureKey, ds.SampleRateHz, ds.Train.Len(), ds.Val.Len(), ds.Report)
+	writeEstimatorSetup(&rep, b.Setup)
+	for _, m := range b.Estimators {
+		if m.NA != "" {
+			fmt.Fprintf(&rep, "baseline_val: %s n/a (%s)\n", m.Name, m.NA)
+			continue
+		}
+		fmt.Fprintf(&rep, "baseline_val: %s mean %.2f km, median %.2f km, p90 %.2f km", m.Name, m.KmMean, m.KmMedian, m.KmP90)
+		if m.Within1Sigma != nil {
+			fmt.Fprintf(&rep, ", inside its 1-sigma %.1f%%", 100**m.Within1Sigma)
+		}
+		rep.WriteString("\n")
+	}
+	return rundir.WriteFile(dir, rundir.DatasetFile, []byte(rep.String()))
 }

@@ -66,7 +66,7 @@ func TestSmokeTrain(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
-	for _, want := range []string{"backend:", "dataset:", "classical baseline on val", "run directory"} {
+	for _, want := range []string{"backend:", "dataset:", "estimators on val", "run directory"} {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, log.String())
 		}
@@ -90,6 +90,24 @@ func TestSmokeTrain(t *testing.T) {
 	}
 	if res.Summary.Val.N == 0 || res.Baseline.LeastSquares.N != res.Summary.Val.N {
 		t.Errorf("val sessions: model %d, baseline %d", res.Summary.Val.N, res.Baseline.LeastSquares.N)
+	}
+	// Every estimator is reported beside the model, the oracle from the
+	// world the simulated sessions record.
+	var names []string
+	for _, b := range res.Summary.Val.Baselines {
+		names = append(names, b.Name)
+		if b.NA != "" {
+			t.Errorf("estimator %s n/a on simulated sessions: %s", b.Name, b.NA)
+		}
+	}
+	if got := strings.Join(names, ","); got != "centroid,least_squares,calibrated_least_squares,fingerprint,oracle" {
+		t.Errorf("summary estimators %s", got)
+	}
+	if e := res.Summary.Estimators; e == nil || e.OracleWorld == "" || e.Fingerprint == nil || e.FitSessions == 0 {
+		t.Errorf("summary estimators setup %+v", e)
+	}
+	if _, ok := m[len(m)-1]["val/baseline_oracle_km_median"]; !ok {
+		t.Error("metrics lack val/baseline_oracle_km_median")
 	}
 	// The saved config loads back as the run's configuration.
 	again, err := config.Load(config.Options{File: filepath.Join(res.RunDir, "config.yaml"), Env: func(string) string { return "" }})

@@ -23,14 +23,57 @@ type Summary struct {
 	OnnxParity *Parity `json:"onnx_parity,omitempty"`
 	// Tracking says where the run was tracked (set by experiment tracking).
 	Tracking *Tracking `json:"tracking,omitempty"`
+	// Estimators says how the estimators in Val.Baselines were set up (set
+	// by experiment after training).
+	Estimators *Estimators `json:"estimators,omitempty"`
 }
 
-// BaselineMetrics are a classical baseline's errors on the val set.
+// BaselineMetrics are a classical estimator's (or the oracle's) errors on
+// the val set.
 type BaselineMetrics struct {
 	Name     string  `json:"name"`
 	KmMean   float64 `json:"km_mean"`
 	KmMedian float64 `json:"km_median"`
 	KmP90    float64 `json:"km_p90"`
+	// Within1Sigma is the share of sessions inside the estimator's own
+	// axis-aligned 1-sigma ellipse, for estimators that give one (the
+	// oracle).
+	Within1Sigma *float64 `json:"within_1sigma,omitempty"`
+	// NA says why the estimator has no numbers on this set (e.g. the
+	// oracle on sessions of an unknown world); the km fields are then -1.
+	NA string `json:"na,omitempty"`
+}
+
+// Estimators says how the estimators beside the model were set up.
+type Estimators struct {
+	// FitSessions is how many sessions the fitted baselines (calibrated
+	// least squares, fingerprinting) learnt from, and FitSource which
+	// ("training split", "sessions2/ of local:data").
+	FitSessions int    `json:"fit_sessions"`
+	FitSource   string `json:"fit_source,omitempty"`
+	// Calibration is what calibrated least squares fitted.
+	Calibration *CalibrationFit `json:"calibration,omitempty"`
+	// Fingerprint is the neighbour count and weighting chosen by
+	// cross-validation.
+	Fingerprint *FingerprintFit `json:"fingerprint,omitempty"`
+	// OracleWorld names the world the oracle knows and where it came from.
+	OracleWorld string `json:"oracle_world,omitempty"`
+	// Seconds is each estimator's wall time (fit and locate), by name.
+	Seconds map[string]float64 `json:"seconds"`
+}
+
+// CalibrationFit is calibrated least squares' fit on the training sessions.
+type CalibrationFit struct {
+	OffsetsDB  []float64 `json:"offsets_db"`
+	Exponent   float64   `json:"exponent"`
+	ResidualDB float64   `json:"residual_db"`
+	Sessions   int       `json:"sessions"`
+}
+
+// FingerprintFit is fingerprinting's cross-validated choice.
+type FingerprintFit struct {
+	K        int  `json:"k"`
+	Weighted bool `json:"weighted"`
 }
 
 // EvalMetrics are the model's metrics on a set of samples.

@@ -10,6 +10,7 @@
 package session
 
 import (
+	"encoding/json"
 	"fmt"
 	"path"
 	"strings"
@@ -34,6 +35,11 @@ type Info struct {
 	ReceiverIDs    []int     `json:"receiver_ids"` // receivers that recorded the session
 	// Source says where the session came from ("simulated", "websdr").
 	Source string `json:"source,omitempty"`
+	// Simulation is, for simulated sessions, the simulator options the
+	// session was drawn with (simulate.* keys, without sessions, seed,
+	// workers and prefix; sim.Options.Record), so the world it came from
+	// can be rebuilt; recordings have none.
+	Simulation json.RawMessage `json:"simulation,omitempty"`
 }
 
 // ReceiverMeta is websdr_{id}_metadata.json beside each recording.

@@ -247,11 +247,15 @@ type generator struct {
 	n       int
 	carrier []complex128 // unit-amplitude FM waveform shared by receivers
 	iq      []complex64
+	record  json.RawMessage // session.Info.Simulation
 }
 
 func newGenerator(o Options, w *World) *generator {
 	n := o.NumSamples()
-	return &generator{o: o, w: w, n: n, carrier: make([]complex128, n), iq: make([]complex64, n)}
+	// Options hold numbers, strings and bools; only a non-finite number
+	// (which Validate rejects) fails, and leaves the record out.
+	rec, _ := json.Marshal(o.Record())
+	return &generator{o: o, w: w, n: n, carrier: make([]complex128, n), iq: make([]complex64, n), record: rec}
 }
 
 // rngFor returns the random stream of session index: seeded by a SplitMix64
@@ -407,6 +411,7 @@ func (g *generator) synth(idx int) (*synthesized, error) {
 		Timestamp:      ts,
 		ReceiverIDs:    ids,
 		Source:         Source,
+		Simulation:     g.record,
 	}
 	if err := out.addJSON(session.InfoKey(o.Prefix, id), info); err != nil {
 		return nil, err

@@ -36,6 +36,12 @@ func (s Split) Len() int { return len(s.Y) / 2 }
 type Baseline struct {
 	Name      string
 	Positions []float32
+	// Sigmas are the estimator's own 1-sigma (degrees, [N, 2] like
+	// Positions) when it gives one (the oracle); nil otherwise.
+	Sigmas []float32
+	// NA says why the estimator has no positions on this set (Positions
+	// is then nil); it is reported as n/a.
+	NA string
 }
 
 // Data is what Train consumes. It mirrors the dataset package's contract
@@ -89,7 +95,10 @@ func (d Data) Validate() error {
 		}
 	}
 	for _, b := range d.ValBaselines {
-		if len(b.Positions) != len(d.Val.Y) {
+		if b.NA != "" && b.Positions == nil {
+			continue
+		}
+		if len(b.Positions) != len(d.Val.Y) || (b.Sigmas != nil && len(b.Sigmas) != len(d.Val.Y)) {
 			return fmt.Errorf("trainer: data: baseline %q has %d values, want %d ([N, 2] of val)", b.Name, len(b.Positions), len(d.Val.Y))
 		}
 	}

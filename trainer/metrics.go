@@ -48,14 +48,32 @@ func Evaluate(y, pos, sigma []float32, baselines []Baseline) EvalMetrics {
 	m.KmMean, m.KmStd = stats.MeanStd(km)
 	m.KmMedian, m.KmP90 = stats.Percentile(km, 50), stats.Percentile(km, 90)
 	m.Within1Sigma, m.Within2Sigma = Calibration(y, pos, sigma)
+	m.Baselines = EvaluateBaselines(y, baselines)
+	return m
+}
+
+// EvaluateBaselines summarises each baseline's km errors against the truth
+// y ([N, 2] degrees), with its 1-sigma coverage when it has sigmas; an n/a
+// baseline gives an entry with km -1 and its reason.
+func EvaluateBaselines(y []float32, baselines []Baseline) []BaselineMetrics {
+	var out []BaselineMetrics
 	for _, b := range baselines {
+		if b.NA != "" && b.Positions == nil {
+			out = append(out, BaselineMetrics{Name: b.Name, KmMean: -1, KmMedian: -1, KmP90: -1, NA: b.NA})
+			continue
+		}
 		bkm := KmErrors(y, b.Positions)
 		mean, _ := stats.MeanStd(bkm)
-		m.Baselines = append(m.Baselines, BaselineMetrics{
+		bm := BaselineMetrics{
 			Name: b.Name, KmMean: mean, KmMedian: stats.Percentile(bkm, 50), KmP90: stats.Percentile(bkm, 90),
-		})
+		}
+		if b.Sigmas != nil {
+			w1, _ := Calibration(y, b.Positions, b.Sigmas)
+			bm.Within1Sigma = &w1
+		}
+		out = append(out, bm)
 	}
-	return m
+	return out
 }
 
 // KmErrors returns the haversine distance in km between each truth and
@@ -128,8 +146,14 @@ func (e EpochMetrics) Flat() map[string]any {
 		"val/within_1sigma": e.Val.Within1Sigma, "val/within_2sigma": e.Val.Within2Sigma,
 	}
 	for _, b := range e.Val.Baselines {
+		if b.NA != "" {
+			continue
+		}
 		p := "val/baseline_" + b.Name
 		m[p+"_km_mean"], m[p+"_km_median"], m[p+"_km_p90"] = b.KmMean, b.KmMedian, b.KmP90
+		if b.Within1Sigma != nil {
+			m[p+"_within_1sigma"] = *b.Within1Sigma
+		}
 	}
 	for k, v := range m { // JSON has no NaN/Inf.
 		if f, ok := v.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
@@ -154,15 +178,55 @@ func (s *Summary) WriteText(w io.Writer) error {
 	row("best", "epoch %d (step %d), val loss %.4f", s.BestEpoch, s.BestStep, s.Val.Loss)
 	row("throughput", "%.1f samples/s", s.SamplesPerS)
 	row("val samples", "%d", s.Val.N)
-	fmt.Fprintf(tw, "\nestimator\tkm mean\tkm median\tkm p90\n")
-	fmt.Fprintf(tw, "LocalizationNet\t%.2f\t%.2f\t%.2f\n", s.Val.KmMean, s.Val.KmMedian, s.Val.KmP90)
-	for _, b := range s.Val.Baselines {
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\n", b.Name, b.KmMean, b.KmMedian, b.KmP90)
+	if e := s.Estimators; e != nil {
+		fit := fmt.Sprintf("fitted on %d sessions (%s)", e.FitSessions, e.FitSource)
+		if e.Fingerprint != nil {
+			fit += fmt.Sprintf(", fingerprint k=%d", e.Fingerprint.K)
+		}
+		row("baselines", "%s", fit)
+		if e.OracleWorld != "" {
+			row("oracle world", "%s", e.OracleWorld)
+		}
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	return WriteEvalTable(w, s.Val)
+}
+
+// WriteEvalTable prints the estimator table (km mean, median, p90 and
+// the share inside the estimator's own 1-sigma ellipse, for
+// LocalizationNet and every baseline; n/a rows with their reason) and the
+// model's calibration: what train prints at the end and evaluate prints.
+func WriteEvalTable(w io.Writer, v EvalMetrics) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "estimator\tkm mean\tkm median\tkm p90\tinside 1-sigma\n")
+	fmt.Fprintf(tw, "LocalizationNet\t%.2f\t%.2f\t%.2f\t%.1f%%\n", v.KmMean, v.KmMedian, v.KmP90, 100*v.Within1Sigma)
+	var na []string
+	for _, b := range v.Baselines {
+		if b.NA != "" {
+			fmt.Fprintf(tw, "%s\tn/a\tn/a\tn/a\t\n", b.Name)
+			na = append(na, fmt.Sprintf("%s n/a: %s", b.Name, b.NA))
+			continue
+		}
+		in := "-"
+		if b.Within1Sigma != nil {
+			in = fmt.Sprintf("%.1f%%", 100**b.Within1Sigma)
+		}
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%s\n", b.Name, b.KmMean, b.KmMedian, b.KmP90, in)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, l := range na {
+		fmt.Fprintln(w, l)
+	}
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "\ncalibration\tobserved\tGaussian\n")
-	fmt.Fprintf(tw, "inside 1-sigma\t%.1f%%\t%.1f%%\n", 100*s.Val.Within1Sigma, 100*GaussianWithin1Sigma)
-	fmt.Fprintf(tw, "inside 2-sigma\t%.1f%%\t%.1f%%\n", 100*s.Val.Within2Sigma, 100*GaussianWithin2Sigma)
-	fmt.Fprintf(tw, "sigma (deg)\tmean %.4f\tmin %.4f, max %.4f\n", s.Val.SigmaMean, s.Val.SigmaMin, s.Val.SigmaMax)
+	fmt.Fprintf(tw, "inside 1-sigma\t%.1f%%\t%.1f%%\n", 100*v.Within1Sigma, 100*GaussianWithin1Sigma)
+	fmt.Fprintf(tw, "inside 2-sigma\t%.1f%%\t%.1f%%\n", 100*v.Within2Sigma, 100*GaussianWithin2Sigma)
+	fmt.Fprintf(tw, "sigma (deg)\tmean %.4f\tmin %.4f, max %.4f\n", v.SigmaMean, v.SigmaMin, v.SigmaMax)
 	return tw.Flush()
 }
 

@@ -30,6 +30,21 @@ var palette = []color.Color{
 	color.RGBA{R: 214, G: 39, B: 40, A: 255},
 	color.RGBA{R: 44, G: 160, B: 44, A: 255},
 	color.RGBA{R: 148, G: 103, B: 189, A: 255},
+	color.RGBA{R: 255, G: 127, B: 14, A: 255},
+	color.RGBA{R: 140, G: 86, B: 75, A: 255},
+	color.RGBA{R: 0, G: 0, B: 0, A: 255},
+}
+
+// WriteEvalPlots writes PlotErrorCDF and PlotPositions into dir, for a
+// set evaluated outside training (heimdall evaluate).
+func WriteEvalPlots(dir string, y, pos []float32, baselines []Baseline) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("trainer: plots: %w", err)
+	}
+	return errors.Join(
+		savePlot(cdfPlot(y, pos, baselines), filepath.Join(dir, PlotErrorCDF)),
+		savePlot(positionsPlot(y, pos), filepath.Join(dir, PlotPositions)),
+	)
 }
 
 // WritePlots writes PlotLoss (train/val loss per evaluation), PlotErrorCDF
@@ -76,6 +91,9 @@ func cdfPlot(y, pos []float32, baselines []Baseline) *plot.Plot {
 	p.Add(plotter.NewGrid())
 	addLine(p, "LocalizationNet", cdf(KmErrors(y, pos)), palette[0], false)
 	for i, b := range baselines {
+		if b.Positions == nil { // n/a on this set
+			continue
+		}
 		addLine(p, b.Name, cdf(KmErrors(y, b.Positions)), palette[(i+1)%len(palette)], false)
 	}
 	p.Legend.Top, p.Legend.Left = false, false // Bottom right: the CDFs rise to the top left.

@@ -40,6 +40,10 @@ func TestBadInputIsOneClearError(t *testing.T) {
 		{"missing config file", []string{"config", "--config", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
 		{"missing model", []string{"predict", "--model", filepath.Join(dir, "missing.onnx"), "--session", dir}, "missing.onnx"},
 		{"corrupt model", []string{"predict", "--model", corrupt, "--session", dir}, "model.onnx"},
+		{"evaluate without a model", []string{"evaluate"}, "--model"},
+		{"evaluate a missing model", []string{"evaluate", "--model", filepath.Join(dir, "gone.onnx")}, "gone.onnx"},
+		{"evaluate a directory that is no run", []string{"evaluate", "--model", dir}, "no config.yaml"},
+		{"evaluate a corrupt model", []string{"evaluate", "--model", corrupt}, "model.onnx"},
 		{"resume of a missing run", []string{"train", "--resume", filepath.Join(dir, "norun")}, "norun"},
 	}
 	for _, tc := range tests {
