@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/heimdall-sdr/trainer/backend"
 	"io"
 	"os"
 	"path/filepath"
@@ -377,17 +378,17 @@ func openONNX(path string, so onnx.SessionOptions) (*evalModel, error) {
 }
 
 func openCheckpoint(cfg config.Config, runDir string) (*evalModel, error) {
-	backend, spec, _, err := NewBackend(cfg)
+	opened, err := backend.Open(cfg.Run.BackendOptions()) // as Train: run.backend and run.gpu_*.
 	if err != nil {
 		return nil, err
 	}
-	tm, err := trainer.LoadModel(backend, runDir)
+	tm, err := trainer.LoadModel(opened.Backend, runDir)
 	if err != nil {
-		backend.Finalize()
+		opened.Close()
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
 	return &evalModel{
-		name: filepath.Join(runDir, trainer.CheckpointsDir, tm.Checkpoint), engine: "gomlx " + spec,
-		shape: tm.Config.InputShape, predict: tm.Predict, close: backend.Finalize,
+		name: filepath.Join(runDir, rundir.CheckpointsDir, tm.Checkpoint), engine: "gomlx " + opened.Spec,
+		shape: tm.Config.InputShape, predict: tm.Predict, close: opened.Close,
 	}, nil
 }
