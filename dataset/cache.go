@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/heimdall-sdr/trainer/kernels"
 	"github.com/heimdall-sdr/trainer/npy"
 	"github.com/heimdall-sdr/trainer/storage"
 	"github.com/heimdall-sdr/trainer/storage/local"
@@ -38,11 +37,11 @@ type cacheEntry struct {
 	sampleRate float64
 }
 
-func newCache(dir string, feat kernels.MelConfig) (*cache, error) {
+func newCache(dir, featureKey string) (*cache, error) {
 	if dir == "off" {
 		return &cache{}, nil
 	}
-	d := filepath.Join(dir, feat.Key())
+	d := filepath.Join(dir, featureKey)
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		return nil, fmt.Errorf("dataset: create feature cache %s: %w", d, err)
 	}

@@ -40,6 +40,30 @@ const (
 	MissingSkip = "skip" // skip the whole session
 )
 
+// Feature normalisations (Options.Normalize).
+const (
+	// NormalizeChannel is HEIMDALL's step 5: each receiver's [n_mels x T]
+	// dB map z-scored on its own. It removes the receiver's absolute level,
+	// and for a constant-envelope signal over noise (a two-level map) the
+	// z-score hardly depends on the signal-to-noise contrast either.
+	NormalizeChannel = "channel"
+	// NormalizeGlobal maps dB with one fixed affine law for every receiver
+	// and session, (db - GlobalRefDB) / GlobalScaleDB, so the input keeps
+	// each receiver's received level and noise floor (what a power
+	// fingerprint uses); docs/TRAINING.md, fourth round.
+	NormalizeGlobal = "global"
+)
+
+// The fixed affine law of NormalizeGlobal: dB above the kernels' floor
+// (10 log10(1e-9) = -90 dB, step 4), in units of 10 dB. On simulated
+// sessions most mel cells sit at the floor (they map to 0, like a
+// zero-filled missing receiver) and the low bands that carry the envelope's
+// power reach -40 to -90 dB, i.e. 0 to 5.
+const (
+	GlobalRefDB   = -90.0
+	GlobalScaleDB = 10.0
+)
+
 // Options configure loading; the zero value of each field means its default.
 type Options struct {
 	// Prefix is the key prefix of the sessions in the store. Default "sessions".
@@ -58,6 +82,11 @@ type Options struct {
 	MaxSessions int `mapstructure:"max_sessions"`
 	// Workers is the number of sessions loaded concurrently (0 = number of CPUs).
 	Workers int `mapstructure:"workers"`
+	// Normalize is the feature normalisation: "channel" (HEIMDALL's
+	// per-receiver z-score, default) or "global" (one fixed affine law for
+	// all receivers, keeping the received levels; see NormalizeGlobal). A
+	// model trained on one must be fed the other's features never.
+	Normalize string `mapstructure:"normalize"`
 }
 
 // DefaultOptions returns the documented defaults.
@@ -68,6 +97,7 @@ func DefaultOptions() Options {
 		SplitSeed:       42,
 		MissingReceiver: MissingZero,
 		CacheDir:        ".cache/features",
+		Normalize:       NormalizeChannel,
 	}
 }
 
@@ -84,6 +114,9 @@ func (o Options) Validate() error {
 	}
 	if o.CacheDir == "" {
 		return errors.New(`dataset.cache_dir: must not be empty (use "off" to disable the cache)`)
+	}
+	if o.Normalize != NormalizeChannel && o.Normalize != NormalizeGlobal {
+		return fmt.Errorf("dataset.normalize: must be %q or %q, got %q", NormalizeChannel, NormalizeGlobal, o.Normalize)
 	}
 	if o.MaxSessions < 0 {
 		return fmt.Errorf("dataset.max_sessions: must be >= 0, got %d", o.MaxSessions)
@@ -293,7 +326,7 @@ func Load(ctx context.Context, st storage.Store, feat kernels.MelConfig, o Optio
 	if o.MaxSessions > 0 && len(approved) > o.MaxSessions {
 		approved = approved[:o.MaxSessions]
 	}
-	cache, err := newCache(o.CacheDir, feat)
+	cache, err := newCache(o.CacheDir, featureKey(feat, o))
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +366,7 @@ func Load(ctx context.Context, st storage.Store, feat kernels.MelConfig, o Optio
 		NMels:        feat.NMels,
 		Frames:       feat.Frames,
 		Report:       rep,
-		FeatureKey:   feat.Key(),
+		FeatureKey:   featureKey(feat, o),
 		SampleRateHz: good[0].sr,
 		Origin:       origin(good),
 		Train:        assemble(train, len(geo.Receivers)),
@@ -546,7 +579,7 @@ func loadSession(ctx context.Context, st storage.Store, o Options, feat kernels.
 		if err != nil {
 			return nil, fail("bad feature config", "%s: %w", session.MetaKey(o.Prefix, id, rc.ID), err)
 		}
-		if err := e.Features(iq, res.x[r*perCh:(r+1)*perCh]); err != nil {
+		if err := features(e, o, iq, res.x[r*perCh:(r+1)*perCh]); err != nil {
 			return nil, fail("feature error", "%s: %w", session.IQKey(o.Prefix, id, rc.ID), err)
 		}
 		res.power[r] = PowerDB(iq)
@@ -560,6 +593,33 @@ func loadSession(ctx context.Context, st storage.Store, o Options, feat kernels.
 		res.cacheWE = true
 	}
 	return res, nil
+}
+
+// featureKey names the features (and their cache directory): the kernels'
+// key, plus the normalisation when it is not HEIMDALL's.
+func featureKey(feat kernels.MelConfig, o Options) string {
+	if o.Normalize == NormalizeGlobal {
+		return feat.Key() + "-norm" + NormalizeGlobal
+	}
+	return feat.Key()
+}
+
+// features writes one receiver's [n_mels x Frames] model input into dst:
+// the kernels' Features (per-channel z-score), or for NormalizeGlobal the
+// mel dB mapped by the fixed affine law, then cropped or padded alike.
+func features(e *kernels.Extractor, o Options, iq []complex64, dst []float32) error {
+	if o.Normalize != NormalizeGlobal {
+		return e.Features(iq, dst)
+	}
+	db, T, err := e.MelDB(iq)
+	if err != nil {
+		return err
+	}
+	cfg := e.Config()
+	for i, v := range kernels.CropOrPad(db, cfg.NMels, T, cfg.Frames) {
+		dst[i] = float32((v - GlobalRefDB) / GlobalScaleDB)
+	}
+	return nil
 }
 
 func readSampleRate(ctx context.Context, st storage.Store, prefix, id string, rid int) (float64, error) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heimdall-sdr/trainer/geo"
 	"github.com/heimdall-sdr/trainer/kernels"
 	"github.com/heimdall-sdr/trainer/npy"
 	"github.com/heimdall-sdr/trainer/session"
@@ -286,6 +287,66 @@ func TestValidate(t *testing.T) {
 	o := DefaultOptions()
 	o.MissingReceiver = "drop"
 	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "dataset.missing_receiver") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestNormalizeGlobal: "global" features are the channel's mel dB, cropped,
+// mapped by (db - GlobalRefDB) / GlobalScaleDB (the level kept), on the same
+// sessions and split as "channel", under their own cache key.
+func TestNormalizeGlobal(t *testing.T) {
+	ctx := context.Background()
+	st := simulated(t, 12)
+	feat := kernels.DefaultMelConfig()
+	ch, err := Load(ctx, st, feat, opts(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := opts(t)
+	o.Normalize = NormalizeGlobal
+	gl, err := Load(ctx, st, feat, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gl.FeatureKey == ch.FeatureKey || !strings.HasSuffix(gl.FeatureKey, "-normglobal") {
+		t.Fatalf("feature keys %q, %q", ch.FeatureKey, gl.FeatureKey)
+	}
+	if strings.Join(gl.Train.IDs, ",") != strings.Join(ch.Train.IDs, ",") {
+		t.Fatal("global normalisation changed the split")
+	}
+	id := gl.Train.IDs[0]
+	r := 0
+	for !gl.Train.Present[r] {
+		r++
+	}
+	rc := geo.Receivers[r]
+	f, err := st.Get(ctx, session.IQKey("sessions", id, rc.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	iq, _, err := npy.ReadComplex64(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := kernels.NewExtractor(feat, sim.DefaultOptions().SampleRateHz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, T, err := e.MelDB(iq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := kernels.CropOrPad(db, feat.NMels, T, feat.Frames)
+	per := feat.NMels * feat.Frames
+	got := gl.Train.X[r*per : (r+1)*per]
+	for i, w := range want {
+		if d := math.Abs(float64(got[i]) - (w-GlobalRefDB)/GlobalScaleDB); d > 1e-5 {
+			t.Fatalf("cell %d: got %g, want %g", i, got[i], (w-GlobalRefDB)/GlobalScaleDB)
+		}
+	}
+	o.Normalize = "none"
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "dataset.normalize") {
 		t.Fatalf("got %v", err)
 	}
 }
