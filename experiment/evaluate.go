@@ -181,7 +181,7 @@ func Evaluate(ctx context.Context, cfg config.Config, o EvaluateOptions) (*Evalu
 	}
 	feat := cfg.Features
 	if f := mdl.features; f != nil {
-		feat.NFFT, feat.Hop, feat.NMels, feat.Frames, feat.FMin, feat.FMax = f.NFFT, f.Hop, f.NMels, f.Frames, f.FMin, f.FMax
+		feat = modelFeatures(cfg.Features, &dso, *f)
 	}
 	ds, err := dataset.Load(ctx, st, feat, dso, o.Progress)
 	if err != nil {

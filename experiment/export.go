@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/heimdall-sdr/trainer/kernels"
 	"io"
 	"os"
 	"path/filepath"
@@ -88,7 +89,7 @@ func exportTrained(cfg config.Config, backend compute.Backend, spec, runDir stri
 	feat := onnx.FeatureParams{
 		SampleRateHz: cfg.Simulate.SampleRateHz,
 		NFFT:         cfg.Features.NFFT, Hop: cfg.Features.Hop, NMels: cfg.Features.NMels, Frames: cfg.Features.Frames,
-		FMin: cfg.Features.FMin, FMax: cfg.Features.FMax,
+		FMin: cfg.Features.FMin, FMax: cfg.Features.FMax, Normalize: cfg.Dataset.Normalize,
 	}
 	o := onnx.ExportOptions{
 		Session:  cfg.Export.SessionOptions(),
@@ -230,11 +231,8 @@ func Predict(ctx context.Context, cfg config.Config, o PredictOptions) (*Predict
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	feat := cfg.Features
-	if f := meta.Features; f.NMels > 0 {
-		feat.NFFT, feat.Hop, feat.NMels, feat.Frames, feat.FMin, feat.FMax = f.NFFT, f.Hop, f.NMels, f.Frames, f.FMin, f.FMax
-	}
 	st, id, dsOpts := storage.Store(nil), o.Session, cfg.Dataset
+	feat := modelFeatures(cfg.Features, &dsOpts, meta.Features)
 	if fi, err := os.Stat(o.Session); err == nil && fi.IsDir() {
 		abs, err := filepath.Abs(o.Session)
 		if err != nil {
@@ -280,4 +278,19 @@ func Predict(ctx context.Context, cfg config.Config, o PredictOptions) (*Predict
 		p.ErrorKm = &e
 	}
 	return p, nil
+}
+
+// modelFeatures returns the feature parameters a model was trained on, from
+// its card's record f, with cfg's for what the card does not say, and sets
+// dso's normalisation to the model's (a card without one is "channel", the
+// only normalisation before it was recorded).
+func modelFeatures(cfg kernels.MelConfig, dso *dataset.Options, f rundir.FeatureParams) kernels.MelConfig {
+	if f.NMels > 0 {
+		cfg.NFFT, cfg.Hop, cfg.NMels, cfg.Frames, cfg.FMin, cfg.FMax = f.NFFT, f.Hop, f.NMels, f.Frames, f.FMin, f.FMax
+		dso.Normalize = f.Normalize
+		if dso.Normalize == "" {
+			dso.Normalize = dataset.NormalizeChannel
+		}
+	}
+	return cfg
 }

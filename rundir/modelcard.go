@@ -59,6 +59,10 @@ type FeatureParams struct {
 	Frames       int     `json:"frames"`
 	FMin         float64 `json:"f_min"`
 	FMax         float64 `json:"f_max"` // 0 = Nyquist.
+	// Normalize is the feature normalisation the model was trained on
+	// (dataset.normalize: "channel" or "global"); "" in cards written
+	// before it was recorded, which were all "channel".
+	Normalize string `json:"normalize,omitempty"`
 }
 
 // PositionNorm says how the position head maps to degrees.
