@@ -282,14 +282,14 @@ func Predict(ctx context.Context, cfg config.Config, o PredictOptions) (*Predict
 
 // modelFeatures returns the feature parameters a model was trained on, from
 // its card's record f, with cfg's for what the card does not say, and sets
-// dso's normalisation to the model's (a card without one is "channel", the
-// only normalisation before it was recorded).
+// dso's normalisation to the model's where the card records it (a card
+// written before it was recorded leaves the configuration's: for a run
+// directory, the run's own config.yaml).
 func modelFeatures(cfg kernels.MelConfig, dso *dataset.Options, f rundir.FeatureParams) kernels.MelConfig {
 	if f.NMels > 0 {
 		cfg.NFFT, cfg.Hop, cfg.NMels, cfg.Frames, cfg.FMin, cfg.FMax = f.NFFT, f.Hop, f.NMels, f.Frames, f.FMin, f.FMax
-		dso.Normalize = f.Normalize
-		if dso.Normalize == "" {
-			dso.Normalize = dataset.NormalizeChannel
+		if f.Normalize != "" {
+			dso.Normalize = f.Normalize
 		}
 	}
 	return cfg
