@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"sort"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/heimdall-sdr/trainer/baseline"
@@ -264,26 +263,8 @@ func writeEstimatorSetup(w io.Writer, s rundir.Estimators) {
 // median, p90; inside the estimator's own 1-sigma where it has one), with
 // how they were set up below it.
 func WriteBaselineTable(w io.Writer, rep BaselineReport) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "estimator\tkm mean\tkm median\tkm p90\tinside 1-sigma\n")
-	var na []string
-	for _, m := range rep.Estimators {
-		if m.NA != "" {
-			fmt.Fprintf(tw, "%s\tn/a\tn/a\tn/a\t\n", m.Name)
-			na = append(na, fmt.Sprintf("%s n/a: %s", m.Name, m.NA))
-			continue
-		}
-		in := "-"
-		if m.Within1Sigma != nil {
-			in = fmt.Sprintf("%.1f%%", 100**m.Within1Sigma)
-		}
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%s\n", m.Name, m.KmMean, m.KmMedian, m.KmP90, in)
-	}
-	if err := tw.Flush(); err != nil {
+	if err := trainer.WriteEstimatorTable(w, nil, rep.Estimators); err != nil {
 		return err
-	}
-	for _, l := range na {
-		fmt.Fprintln(w, l)
 	}
 	fmt.Fprintln(w)
 	writeEstimatorSetup(w, rep.Setup)

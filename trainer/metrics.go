@@ -195,16 +195,17 @@ func (s *Summary) WriteText(w io.Writer) error {
 	return WriteEvalTable(w, s.Val)
 }
 
-// WriteEvalTable prints the estimator table (km mean, median, p90 and
-// the share inside the estimator's own 1-sigma ellipse, for
-// LocalizationNet and every baseline; n/a rows with their reason) and the
-// model's calibration: what train prints at the end and evaluate prints.
-func WriteEvalTable(w io.Writer, v EvalMetrics) error {
+// WriteEstimatorTable prints the estimator table: km mean, median, p90 and
+// the share inside the estimator's own 1-sigma ellipse, for LocalizationNet
+// (when net is not nil) and every row, then the n/a rows' reasons.
+func WriteEstimatorTable(w io.Writer, net *EvalMetrics, rows []rundir.BaselineMetrics) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "estimator\tkm mean\tkm median\tkm p90\tinside 1-sigma\n")
-	fmt.Fprintf(tw, "LocalizationNet\t%.2f\t%.2f\t%.2f\t%.1f%%\n", v.KmMean, v.KmMedian, v.KmP90, 100*v.Within1Sigma)
+	if net != nil {
+		fmt.Fprintf(tw, "LocalizationNet\t%.2f\t%.2f\t%.2f\t%.1f%%\n", net.KmMean, net.KmMedian, net.KmP90, 100*net.Within1Sigma)
+	}
 	var na []string
-	for _, b := range v.Baselines {
+	for _, b := range rows {
 		if b.NA != "" {
 			fmt.Fprintf(tw, "%s\tn/a\tn/a\tn/a\t\n", b.Name)
 			na = append(na, fmt.Sprintf("%s n/a: %s", b.Name, b.NA))
@@ -222,7 +223,18 @@ func WriteEvalTable(w io.Writer, v EvalMetrics) error {
 	for _, l := range na {
 		fmt.Fprintln(w, l)
 	}
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	return nil
+}
+
+// WriteEvalTable prints the estimator table (km mean, median, p90 and
+// the share inside the estimator's own 1-sigma ellipse, for
+// LocalizationNet and every baseline; n/a rows with their reason) and the
+// model's calibration: what train prints at the end and evaluate prints.
+func WriteEvalTable(w io.Writer, v EvalMetrics) error {
+	if err := WriteEstimatorTable(w, &v, v.Baselines); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "\ncalibration\tobserved\tGaussian\n")
 	fmt.Fprintf(tw, "inside 1-sigma\t%.1f%%\t%.1f%%\n", 100*v.Within1Sigma, 100*GaussianWithin1Sigma)
 	fmt.Fprintf(tw, "inside 2-sigma\t%.1f%%\t%.1f%%\n", 100*v.Within2Sigma, 100*GaussianWithin2Sigma)
