@@ -306,6 +306,11 @@ func (o Options) Validate() error {
 		{"doppler_max_hz", o.DopplerMaxHz},
 		{"carrier_offset_hz_max", o.CarrierOffsetHzMax},
 		{"fm_deviation_hz", o.FMDeviationHz},
+		{"rx_gain_sigma_db", o.RxGainSigmaDB},
+		{"rx_noise_sigma_db", o.RxNoiseSigmaDB},
+		{"rx_noise_figure_db", o.RxNoiseFigureDB},
+		{"environment_loss_min_db", o.EnvironmentLossMinDB},
+		{"residual_shadowing_db", o.ResidualShadowingDB},
 	} {
 		if finite(nn.key, nn.v) && nn.v < 0 {
 			bad(nn.key, "must be >= 0")
@@ -335,20 +340,6 @@ func (o Options) Validate() error {
 	}
 	if o.DEMResolutionM > 0 && o.LossGridM > 0 && o.LossGridM < o.DEMResolutionM/4 {
 		bad("loss_grid_m", "must be >= dem_resolution_m/4")
-	}
-	for _, nn := range []struct {
-		key string
-		v   float64
-	}{
-		{"rx_gain_sigma_db", o.RxGainSigmaDB},
-		{"rx_noise_sigma_db", o.RxNoiseSigmaDB},
-		{"rx_noise_figure_db", o.RxNoiseFigureDB},
-		{"environment_loss_min_db", o.EnvironmentLossMinDB},
-		{"residual_shadowing_db", o.ResidualShadowingDB},
-	} {
-		if finite(nn.key, nn.v) && nn.v < 0 {
-			bad(nn.key, "must be >= 0")
-		}
 	}
 	if o.DirectionalReceivers < 0 {
 		bad("directional_receivers", "must be >= 0")
