@@ -16,7 +16,10 @@
 // Reshape to [batch*receivers, 1, n_mels, frames] first and a Reshape of
 // the pooled features to [batch, receivers*D] before the heads; with the
 // mel profile a ReduceMean over frames, optionally a Gemm shared by the
-// receivers, Reshape and Concat to the pooled features): per
+// receivers, Reshape and Concat to the pooled features; with model.levels
+// a Slice of the lowest bands, ReduceMean of x and x*x over frames, the
+// standard deviation as Sqrt(Max(E[x*x] - E[x]^2, 0)), Concat, Reshape and
+// the level encoder's Gemm + Relu layers, Concat after them): per
 // conv+BatchNorm a Conv whose
 // weights and bias have the BatchNorm (inference statistics) folded in,
 // Relu, residual Add; GlobalAveragePool and Flatten (or the Reshape); per head Gemm (Dense with the
@@ -232,6 +235,41 @@ func (e *exporter) head(x string, scope string, cfg trainer.ModelConfig, in int)
 	return e.denseBN(h, []string{scope, "out"}, in, 2, false)
 }
 
+// levels adds trainer.LevelFeatures and the level encoder; it returns the
+// encoded features [batch, dim] and dim.
+func (e *exporter) levels(cfg trainer.ModelConfig, shape [3]int) (string, int, error) {
+	bands := int64(cfg.Levels)
+	if cfg.Levels > shape[1] {
+		return "", 0, fmt.Errorf("onnx: export: model.levels %d exceeds the input's %d mel bands", cfg.Levels, shape[1])
+	}
+	starts := e.b.int64Initializer("levels_starts", 0)
+	ends := e.b.int64Initializer("levels_ends", bands)
+	axes := e.b.int64Initializer("levels_axes", 2)
+	low := e.b.node("Slice", "levels_bands", []string{InputName, starts, ends, axes})
+	mean := e.b.node("ReduceMean", "levels_mean", []string{low}, attrInts("axes", 3), attrInt("keepdims", 0))
+	sq := e.b.node("Mul", "levels_square", []string{low, low})
+	meanSq := e.b.node("ReduceMean", "levels_mean_square", []string{sq}, attrInts("axes", 3), attrInt("keepdims", 0))
+	mean2 := e.b.node("Mul", "levels_mean_squared", []string{mean, mean})
+	variance := e.b.node("Sub", "levels_variance", []string{meanSq, mean2})
+	zero := e.b.initializer("levels_zero", nil, []float32{0})
+	variance = e.b.node("Max", "levels_variance_clamped", []string{variance, zero})
+	std := e.b.node("Sqrt", "levels_std", []string{variance})
+	lv := e.b.node("Concat", "levels_mean_std", []string{mean, std}, attrInt("axis", 2))
+	in := shape[0] * 2 * cfg.Levels
+	target := e.b.int64Initializer("levels_shape", -1, int64(in))
+	lv = e.b.node("Reshape", "levels", []string{lv, target})
+	for i, hidden := range cfg.LevelHidden {
+		scope := []string{"level_encoder", fmt.Sprintf("hidden%d", i)}
+		var err error
+		if lv, err = e.denseBN(lv, scope, in, hidden, false); err != nil {
+			return "", 0, err
+		}
+		lv = e.b.node("Relu", strings.Join(scope, "/")+"/relu", []string{lv})
+		in = hidden
+	}
+	return lv, in, nil
+}
+
 // BuildGraph builds the ONNX inference graph of m (no metadata). It reads
 // the architecture from m.Config.Model and the weights from m.Store().
 func BuildGraph(m *trainer.Model) (*onnxpb.ModelProto, error) {
@@ -313,6 +351,17 @@ func BuildGraph(m *trainer.Model) (*onnxpb.ModelProto, error) {
 		prof = e.b.node("Reshape", "mel_profile", []string{prof, target})
 		feat = e.b.node("Concat", "head_features", []string{feat, prof}, attrInt("axis", 1))
 		last += shape[0] * dim
+	}
+	if cfg.Levels > 0 {
+		// Level features (trainer.LevelFeatures): time mean and standard
+		// deviation of the lowest Levels bands, [batch, receivers*2*Levels],
+		// through the level encoder, appended to the head features.
+		lvFeat, dim, err := e.levels(cfg, shape)
+		if err != nil {
+			return nil, err
+		}
+		feat = e.b.node("Concat", "head_level_features", []string{feat, lvFeat}, attrInt("axis", 1))
+		last += dim
 	}
 	pos, err := e.head(feat, "position_head", cfg, last)
 	if err != nil {

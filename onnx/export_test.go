@@ -186,3 +186,26 @@ func TestMissingLibraryError(t *testing.T) {
 		t.Fatalf("want an error naming %s, got %v", backend.InstallORT, err)
 	}
 }
+
+// TestExportLevelsParity: the level features (Slice, ReduceMean, the
+// standard deviation, Reshape) and the level encoder reproduce the GoMLX
+// model, with and without encoder layers and with the shared encoder.
+func TestExportLevelsParity(t *testing.T) {
+	needORT(t)
+	for _, tc := range []struct {
+		name   string
+		enc    string
+		levels int
+		hidden []int
+	}{
+		{"joint_encoder", trainer.EncoderJoint, 2, []int{6, 5}},
+		{"shared_raw", trainer.EncoderShared, 1, []int{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mc := tinyModelConfig()
+			mc.ReceiverEncoder, mc.Levels, mc.LevelHidden = tc.enc, tc.levels, tc.hidden
+			dir, val := trainTiny(t, mc)
+			exportAndCheck(t, dir, val)
+		})
+	}
+}

@@ -82,6 +82,21 @@ type ModelConfig struct {
 	// then see receivers*MelProfileDim profile values; 0 passes the raw
 	// receivers*n_mels profile. Used with MelProfile. Default 0.
 	MelProfileDim int `mapstructure:"mel_profile_dim" json:"mel_profile_dim,omitempty"`
+	// Levels, when > 0, feeds the heads, besides the pooled backbone
+	// features, each receiver's received level and its fading: the time
+	// mean and the time standard deviation of the lowest Levels mel bands
+	// ([receivers*Levels*2] values per sample, receiver-major: the means,
+	// then the standard deviations), through the level encoder
+	// (LevelHidden). With dataset.normalize global the lowest band is the
+	// receiver's received power in dB (docs/TRAINING.md, fifth round): the
+	// quantity every power-based locator uses, which global average pooling
+	// and the 128-band profile bury. Default 0 (off, HEIMDALL's network).
+	Levels int `mapstructure:"levels" json:"levels,omitempty"`
+	// LevelHidden are the hidden sizes of the level encoder (Dense + ReLU
+	// each, no dropout) that maps the level features before they join the
+	// backbone features; empty passes the raw level features. Used with
+	// Levels. Default [256, 256].
+	LevelHidden []int `mapstructure:"level_hidden" json:"level_hidden,omitempty"`
 	// StemKernel is the stem convolution's kernel size. Default 3.
 	StemKernel int `mapstructure:"stem_kernel" json:"stem_kernel"`
 	// StemStride is the stem convolution's stride; 0 uses the preset's
@@ -114,6 +129,7 @@ func DefaultModelConfig() ModelConfig {
 		StemKernel:         3,
 		HeadHidden:         []int{128, 64},
 		HeadDropout:        []float64{0.3, 0.2},
+		LevelHidden:        []int{256, 256},
 		NormalizePositions: true,
 		PositionScale:      1.0,
 	}
@@ -195,6 +211,14 @@ func (c ModelConfig) Validate() error {
 			bad("head_dropout", "entry %d must be in [0, 1), got %g", i, d)
 		}
 	}
+	if c.Levels < 0 {
+		bad("levels", "must be >= 0, got %d", c.Levels)
+	}
+	for i, h := range c.LevelHidden {
+		if h <= 0 {
+			bad("level_hidden", "entry %d must be > 0, got %d", i, h)
+		}
+	}
 	if c.MelProfileDim < 0 {
 		bad("mel_profile_dim", "must be >= 0, got %d", c.MelProfileDim)
 	}
@@ -250,10 +274,18 @@ type TrainConfig struct {
 	// Default 0.
 	BetaNLL float64 `mapstructure:"beta_nll" json:"beta_nll"`
 	// CalibrateSigma fits, before each evaluation, one inference-only scale
-	// of the predicted sigma that minimises the Gaussian NLL on (part of)
-	// the train split in inference mode (see calibrateSigma); it is part of
-	// the checkpoint and the ONNX export. Default false.
+	// of the predicted sigma that minimises the Gaussian NLL in inference
+	// mode on the calibration holdout (CalibrationHoldout) or, without one,
+	// on part of the train split (see calibrateSigma); it is part of the
+	// checkpoint and the ONNX export. Default false.
 	CalibrateSigma bool `mapstructure:"calibrate_sigma" json:"calibrate_sigma,omitempty"`
+	// CalibrationHoldout is the share of the train split held out from
+	// training (evenly spaced in session order) to fit the sigma
+	// calibration on: samples the model has not fitted, so the scale
+	// corrects for the generalisation gap too (fitted on train samples it
+	// came out too narrow, docs/TRAINING.md, fourth round). The val split
+	// is never used. Needs CalibrateSigma. Default 0 (no holdout).
+	CalibrationHoldout float64 `mapstructure:"calibration_holdout" json:"calibration_holdout,omitempty"`
 	// EvalBatchSize is the batch size for evaluation and prediction; 0 uses
 	// BatchSize. Default 0.
 	EvalBatchSize int `mapstructure:"eval_batch_size" json:"eval_batch_size"`
@@ -312,6 +344,11 @@ func (c TrainConfig) Validate() error {
 	}
 	if c.EvalBatchSize < 0 {
 		bad("eval_batch_size", "must be >= 0, got %d", c.EvalBatchSize)
+	}
+	if c.CalibrationHoldout < 0 || c.CalibrationHoldout >= 0.5 {
+		bad("calibration_holdout", "must be in [0, 0.5), got %g", c.CalibrationHoldout)
+	} else if c.CalibrationHoldout > 0 && !c.CalibrateSigma {
+		bad("calibration_holdout", "%g needs train.calibrate_sigma: true (the holdout only fits the sigma calibration)", c.CalibrationHoldout)
 	}
 	return errors.Join(errs...)
 }

@@ -117,6 +117,17 @@ func LocalizationNet(scope *model.Scope, cfg ModelConfig, x *graph.Node) (positi
 		profile = graph.Reshape(profile, batch, receivers*profileDim)
 		features = graph.Concatenate([]*graph.Node{features, profile}, 1)
 	}
+	if cfg.Levels > 0 {
+		if cfg.Levels > mels {
+			panic(fmt.Errorf("trainer: LocalizationNet: model.levels %d exceeds the input's %d mel bands", cfg.Levels, mels))
+		}
+		lv := LevelFeatures(x, cfg.Levels)
+		enc := scope.In("level_encoder")
+		for i, hidden := range cfg.LevelHidden {
+			lv = activation.Relu(layers.Dense(enc.In("hidden%d", i), lv, true, hidden))
+		}
+		features = graph.Concatenate([]*graph.Node{features, lv}, 1)
+	}
 	sigmaDropout := cfg.HeadDropout
 	if len(cfg.UncertaintyHeadDropout) > 0 {
 		sigmaDropout = cfg.UncertaintyHeadDropout
@@ -140,6 +151,22 @@ func LocalizationNet(scope *model.Scope, cfg ModelConfig, x *graph.Node) (positi
 	positions.AssertDims(batch, 2)
 	uncertainties.AssertDims(batch, 2)
 	return positions, uncertainties
+}
+
+// LevelFeatures returns, for x [batch, receivers, n_mels, frames], each
+// receiver's time mean and time standard deviation of the lowest `bands`
+// mel bands: [batch, receivers*bands*2], receiver-major, per receiver the
+// bands' means then their standard deviations (population, sqrt(max(E[x²]
+// - E[x]², 0))). No variable; the ONNX export computes the same.
+func LevelFeatures(x *graph.Node, bands int) *graph.Node {
+	dims := x.Shape().Dimensions
+	batch, receivers := dims[0], dims[1]
+	low := graph.Slice(x, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(0, bands), graph.AxisRange())
+	mean := graph.ReduceMean(low, 3)
+	meanSq := graph.ReduceMean(graph.Square(low), 3)
+	std := graph.Sqrt(graph.MaxScalar(graph.Sub(meanSq, graph.Square(mean)), 0))
+	lv := graph.Concatenate([]*graph.Node{mean, std}, 2) // [batch, receivers, 2*bands]
+	return graph.Reshape(lv, batch, receivers*2*bands)
 }
 
 // SigmaScaleScope / SigmaScaleName name the non-trainable scalar (under
@@ -283,6 +310,14 @@ func ParamCountShape(cfg ModelConfig, shape [3]int) int {
 		} else {
 			headIn += receivers * mels
 		}
+	}
+	if cfg.Levels > 0 {
+		in := receivers * 2 * cfg.Levels
+		for _, hidden := range cfg.LevelHidden {
+			n += in*hidden + hidden
+			in = hidden
+		}
+		headIn += in
 	}
 	headN := 0
 	in := headIn

@@ -37,17 +37,18 @@ func TestPyTorchLoadsOurCheckpoint(t *testing.T) {
 	for _, b := range [][2]string{{"heimdall", "./cmd/heimdall"}, {"peerbench", "./bench/peers/peerbench"}} {
 		run(t, root, "go", "build", "-o", filepath.Join(bin, b[0]), b[1])
 	}
-	// The smoke run (tiny model, 3 epochs), with each receiver encoder, and
-	// with the mel profile fed to the heads.
-	for _, v := range []struct{ name, enc, melProfile string }{
-		{"joint", "joint", "false"}, {"shared", "shared", "false"}, {"joint_mel_profile", "joint", "true"},
+	// The smoke run (tiny model, 3 epochs), with each receiver encoder, with
+	// the mel profile fed to the heads, and with the level encoder.
+	for _, v := range []struct{ name, enc, melProfile, levels string }{
+		{"joint", "joint", "false", "0"}, {"shared", "shared", "false", "0"},
+		{"joint_mel_profile", "joint", "true", "0"}, {"joint_levels", "joint", "false", "2"},
 	} {
 		enc := v.enc
 		t.Run(v.name, func(t *testing.T) {
 			runDir := filepath.Join(dir, "smoke-"+v.name)
 			run(t, root, filepath.Join(bin, "heimdall"), "train", "--config", "configs/smoke.yaml", "--simulate",
 				"--set", "run.dir="+dir, "--set", "run.name=smoke-"+v.name, "--set", "model.receiver_encoder="+enc,
-				"--set", "model.mel_profile="+v.melProfile,
+				"--set", "model.mel_profile="+v.melProfile, "--set", "model.levels="+v.levels,
 				"--set", "store.root="+filepath.Join(dir, "data"),
 				"--set", "dataset.cache_dir="+filepath.Join(dir, "cache"), "--set", "export.enabled=false")
 			dump := filepath.Join(dir, "dump-"+v.name)

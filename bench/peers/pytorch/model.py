@@ -14,6 +14,8 @@ Architecture (trainer/model.go, docs/TRAINING.md), NCHW here:
            block (conv3x3-BN-ReLU-conv3x3-BN, + identity, ReLU)
   global average pool
   mel_profile: + the [R, n_mels] time-averaged input spectra (receiver-major)
+  levels L:    + per receiver the time mean, then the time std (population),
+               of the lowest L bands -> (Linear -> ReLU) per level_hidden
   two heads: (Linear -> BN1d -> ReLU -> Dropout) per hidden size -> Linear(2)
   positions = head1 * position_scale + centroid (degrees)
   sigma     = clamp(softplus(head2), 0.01, 1.0)
@@ -133,6 +135,15 @@ class LocalizationNet(nn.Module):
         self.mel_profile = bool(cfg.get("mel_profile", False))
         if self.mel_profile:
             d += receivers * mels
+        self.levels = int(cfg.get("levels") or 0)
+        self.level_encoder = nn.ModuleList()
+        if self.levels:
+            din = receivers * 2 * self.levels
+            # Go's json omits an empty level_hidden: absent means no hidden layer.
+            for hid in cfg.get("level_hidden") or []:
+                self.level_encoder.append(nn.Linear(din, hid))
+                din = hid
+            d += din
         hidden, drop = cfg.get("head_hidden", [128, 64]), cfg.get("head_dropout", [0.3, 0.2])
         self.position_head = Head(d, hidden, drop)
         self.uncertainty_head = Head(d, hidden, drop)
@@ -161,12 +172,27 @@ class LocalizationNet(nn.Module):
         if self.mel_profile:
             # [B, R, n_mels] time-averaged spectra, receiver-major, after the pooled features.
             feats = torch.cat([feats, x.mean(dim=3).reshape(b, r * m)], dim=1)
+        if self.levels:
+            lv = level_features(x, self.levels)
+            for layer in self.level_encoder:
+                lv = F.relu(layer(lv))
+            feats = torch.cat([feats, lv], dim=1)
         pos = self.position_head(feats) * self.scale + self.offset
         sigma = F.softplus(self.uncertainty_head(feats))
         if not self.training:
             sigma = sigma * self.sigma_scale
         sigma = torch.clamp(sigma, SIGMA_MIN, SIGMA_MAX)
         return pos, sigma
+
+
+def level_features(x, bands: int):
+    """trainer.LevelFeatures: [B, R*2*bands], per receiver the lowest bands'
+    time means then their time standard deviations, sqrt(max(E[x^2]-E[x]^2, 0))."""
+    b, r = x.shape[0], x.shape[1]
+    low = x[:, :, :bands, :]
+    mean = low.mean(dim=3)
+    std = torch.sqrt(torch.clamp((low * low).mean(dim=3) - mean * mean, min=0.0))
+    return torch.cat([mean, std], dim=2).reshape(b, r * 2 * bands)
 
 
 def gaussian_nll(y, mu, sigma):
@@ -270,6 +296,8 @@ def load_gomlx_weights(net: LocalizationNet, ckpt: dict, scope: str = "/localiza
         for b, blk in enumerate(stage.blocks):
             conv_bn(blk.a, f"stage{s}/block{b}/a")
             conv_bn(blk.b, f"stage{s}/block{b}/b")
+    for i, layer in enumerate(net.level_encoder):
+        dense(layer, f"level_encoder/hidden{i}")
     for hname in ("position_head", "uncertainty_head"):
         head = getattr(net, hname)
         for i, layer in enumerate(head.hidden):
@@ -325,6 +353,13 @@ def flops_per_sample(cfg: dict, input_shape) -> dict:
     d = widths[-1] * (receivers if shared_encoder(cfg) else 1)
     if cfg.get("mel_profile"):
         d += receivers * mels
+    if cfg.get("levels"):
+        din = receivers * 2 * cfg["levels"]
+        for hid in cfg.get("level_hidden") or []:
+            hf_l = 2 * din * hid
+            parts["level_encoder"] = parts.get("level_encoder", 0) + hf_l
+            din = hid
+        d += din
     hf = 0
     for hid in cfg.get("head_hidden", [128, 64]):
         hf += 2 * d * hid
