@@ -31,6 +31,25 @@ type Split struct {
 // Len returns the number of samples.
 func (s Split) Len() int { return len(s.Y) / 2 }
 
+// holdOut splits s into (kept, held): evenly spaced samples, share of the
+// total, go to held (sample i when floor((i+1)*share) > floor(i*share)),
+// the rest keep their order in kept.
+func holdOut(s Split, shape [3]int, share float64) (kept, held Split) {
+	per := sampleSize(shape)
+	for i := range s.Len() {
+		dst := &kept
+		if math.Floor(float64(i+1)*share) > math.Floor(float64(i)*share) {
+			dst = &held
+		}
+		dst.X = append(dst.X, s.X[i*per:(i+1)*per]...)
+		dst.Y = append(dst.Y, s.Y[2*i:2*i+2]...)
+		if s.IDs != nil {
+			dst.IDs = append(dst.IDs, s.IDs[i])
+		}
+	}
+	return kept, held
+}
+
 // Baseline holds a classical estimator's positions for the val set, [N, 2]
 // (lat, lon degrees) in val order; used for comparison only.
 type Baseline struct {

@@ -168,6 +168,7 @@ type run struct {
 	lastSigma  []float32
 	lastEvalAt int64
 	sigmaScale float64 // the last sigma calibration factor (1 if none).
+	calib      Split   // the calibration holdout (train.calibration_holdout); empty if none.
 }
 
 // Train trains LocalizationNet on data in opts.RunDir with GoMLX's
@@ -200,6 +201,15 @@ func Train(ctx context.Context, backend compute.Backend, data Data, mcfg ModelCo
 	if r.log == nil {
 		r.log = io.Discard
 	}
+	if tcfg.CalibrateSigma && tcfg.CalibrationHoldout > 0 {
+		r.data.Train, r.calib = holdOut(data.Train, r.shape, tcfg.CalibrationHoldout)
+		if r.calib.Len() == 0 || r.data.Train.Len() == 0 {
+			return nil, fmt.Errorf("trainer: train.calibration_holdout %g of %d train samples leaves an empty side", tcfg.CalibrationHoldout, data.Train.Len())
+		}
+		fmt.Fprintf(r.log, "trainer: %d train samples held out to calibrate sigma (train.calibration_holdout %g); %d train\n",
+			r.calib.Len(), tcfg.CalibrationHoldout, r.data.Train.Len())
+	}
+	data = r.data
 	r.spe = int64(data.Train.Len() / tcfg.BatchSize)
 	if r.spe == 0 {
 		return nil, fmt.Errorf("trainer: train.batch_size: %d is larger than the train set (%d samples)", tcfg.BatchSize, data.Train.Len())
@@ -520,12 +530,14 @@ func (r *run) evaluate(step int64, epoch int) error {
 }
 
 // calibrateSigma sets the inference-only sigma scale k (SigmaScaleVariable)
-// to the value that minimises the Gaussian NLL of the first
-// bnStatsBatches*batch *train* samples in inference mode:
+// to the value that minimises the Gaussian NLL, in inference mode, of the
+// calibration holdout (train.calibration_holdout) or, without one, of the
+// first bnStatsBatches*batch *train* samples:
 // k^2 = mean((y - mu)^2 / sigma^2) over samples x 2 with sigma at k = 1.
 // Training fits sigma to train-mode errors (dropout, batch statistics),
 // which are larger than the inference-mode ones, so the raw sigma is too
-// wide. The val set is not used.
+// wide; on samples the model has fitted the inference-mode errors are too
+// small, hence the holdout. The val set is not used.
 func (r *run) calibrateSigma() error {
 	v := r.store.GetVariable(model.JoinPath(model.RootScopePath, ModelScope, SigmaScaleScope, SigmaScaleName))
 	if v == nil {
@@ -534,15 +546,19 @@ func (r *run) calibrateSigma() error {
 	if err := v.SetValue(tensors.FromScalar(float32(1))); err != nil {
 		return err
 	}
-	n := min(r.data.Train.Len(), bnStatsBatches*r.tcfg.BatchSize)
+	src := r.data.Train
+	n := min(src.Len(), bnStatsBatches*r.tcfg.BatchSize)
+	if r.calib.Len() > 0 {
+		src, n = r.calib, r.calib.Len()
+	}
 	per := sampleSize(r.shape)
-	pos, sigma, err := predictAll(r.evalExec, r.data.Train.X[:n*per], n, r.shape, r.tcfg.evalBatch())
+	pos, sigma, err := predictAll(r.evalExec, src.X[:n*per], n, r.shape, r.tcfg.evalBatch())
 	if err != nil {
 		return err
 	}
 	var sum float64
 	for i := range pos {
-		d := (float64(r.data.Train.Y[i]) - float64(pos[i])) / math.Max(float64(sigma[i]), SigmaFloor)
+		d := (float64(src.Y[i]) - float64(pos[i])) / math.Max(float64(sigma[i]), SigmaFloor)
 		sum += d * d
 	}
 	k := math.Sqrt(sum / float64(len(pos)))
