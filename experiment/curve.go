@@ -223,8 +223,14 @@ func (c *Curve) plot(path string) error {
 	p.X.Label.Text = "training sessions"
 	p.Y.Label.Text = "validation km median"
 	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	var ticks []plot.Tick
+	for _, pt := range c.Points {
+		ticks = append(ticks, plot.Tick{Value: float64(pt.TrainSessions), Label: fmt.Sprint(pt.TrainSessions)})
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	p.Legend.Top = true
+	p.Add(plotter.NewGrid())
+	top := 0.0
 	lines := []struct {
 		name string
 		c    color.Color
@@ -245,6 +251,9 @@ func (c *Curve) plot(path string) error {
 		if len(pts) == 0 {
 			continue
 		}
+		for _, q := range pts {
+			top = max(top, q.Y)
+		}
 		ln, sc, err := plotter.NewLinePoints(pts)
 		if err != nil {
 			return fmt.Errorf("curve: plot: %w", err)
@@ -254,6 +263,8 @@ func (c *Curve) plot(path string) error {
 		p.Add(ln, sc)
 		p.Legend.Add(l.name, ln, sc)
 	}
+	// From 0, with room above the highest line for the legend.
+	p.Y.Min, p.Y.Max = 0, 1.35*top
 	if err := p.Save(7*vg.Inch, 5*vg.Inch, path); err != nil {
 		return fmt.Errorf("curve: plot %s: %w", path, err)
 	}
