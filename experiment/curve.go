@@ -131,12 +131,7 @@ func LearningCurve(ctx context.Context, cfg config.Config, o CurveOptions) (*Cur
 			return nil, fmt.Errorf("curve: %w", err)
 		}
 		fmt.Fprintf(logw, "curve: %d training sessions -> %s\n", n, runDir)
-		sum, err := trainer.Train(ctx, opened.Backend, trainer.Data{
-			Train:        trainer.Split{X: sub.X, Y: sub.Y, IDs: sub.IDs},
-			Val:          trainer.Split{X: ds.Val.X, Y: ds.Val.Y, IDs: ds.Val.IDs},
-			ValBaselines: bases,
-			InputShape:   [3]int{len(ds.Receivers), ds.NMels, ds.Frames},
-		}, cfg.Model, cfg.Train, trainer.RunOptions{RunDir: runDir, Progress: o.Progress, Log: logw, NoPlots: true, Devices: cfg.Run.Devices})
+		sum, err := trainer.Train(ctx, opened.Backend, trainerData(ds, sub, bases), cfg.Model, cfg.Train, trainer.RunOptions{RunDir: runDir, Progress: o.Progress, Log: logw, NoPlots: true, Devices: cfg.Run.Devices})
 		if err != nil {
 			return curve, fmt.Errorf("curve: %d training sessions: %w", n, err)
 		}

@@ -234,13 +234,7 @@ func Train(ctx context.Context, cfg config.Config, o TrainOptions) (*TrainResult
 // how far it got.
 func trainExportPublish(ctx context.Context, cfg config.Config, backend compute.Backend, spec, runDir string, ds *dataset.Dataset,
 	brep BaselineReport, bases []trainer.Baseline, onEpoch func(trainer.EpochMetrics) error, o TrainOptions, logw io.Writer) (*TrainResult, error) {
-	data := trainer.Data{
-		Train:        trainer.Split{X: ds.Train.X, Y: ds.Train.Y, IDs: ds.Train.IDs},
-		Val:          trainer.Split{X: ds.Val.X, Y: ds.Val.Y, IDs: ds.Val.IDs},
-		ValBaselines: bases,
-		InputShape:   [3]int{len(ds.Receivers), ds.NMels, ds.Frames},
-	}
-	sum, err := trainer.Train(ctx, backend, data, cfg.Model, cfg.Train, trainer.RunOptions{
+	sum, err := trainer.Train(ctx, backend, trainerData(ds, ds.Train, bases), cfg.Model, cfg.Train, trainer.RunOptions{
 		RunDir:   runDir,
 		Resume:   o.ResumeDir != "",
 		Progress: o.Progress,
@@ -276,6 +270,17 @@ func trainExportPublish(ctx context.Context, cfg config.Config, backend compute.
 		fmt.Fprintf(logw, "published: s3://%s/%s (sha256 %s, %d bytes)\n", cfg.Store.ModelsBucket, pub.Key, pub.SHA256, pub.Size)
 	}
 	return res, nil
+}
+
+// trainerData is what trainer.Train consumes: train (ds.Train or a part
+// of it), ds's val split with the estimators' positions on it, ds's shape.
+func trainerData(ds *dataset.Dataset, train *dataset.Split, bases []trainer.Baseline) trainer.Data {
+	return trainer.Data{
+		Train:        trainer.Split{X: train.X, Y: train.Y, IDs: train.IDs},
+		Val:          trainer.Split{X: ds.Val.X, Y: ds.Val.Y, IDs: ds.Val.IDs},
+		ValBaselines: bases,
+		InputShape:   [3]int{len(ds.Receivers), ds.NMels, ds.Frames},
+	}
 }
 
 // writeRunFiles saves the resolved config and the dataset report.
