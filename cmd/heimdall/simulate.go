@@ -29,7 +29,7 @@ its own gain offset, noise floor and antenna pattern; simulate.world:
 log_distance is the plain log-distance law. Then shadowing, fading, noise, a
 carrier offset and an FM signal. The output is byte-identical for a given
 seed and world. 'heimdall world' draws the terrain and coverage maps.`,
-		Example: `  heimdall simulate                                  # 2000 sessions into ./data
+		Example: `  heimdall simulate                                  # simulate.sessions (16000 by default) into ./data
   heimdall simulate --config configs/smoke.yaml
   heimdall simulate --set simulate.sessions=500 --set store.root=/tmp/heimdall`,
 		Args: cobra.NoArgs,

@@ -25,7 +25,10 @@ func faultClient(t *testing.T) (*s3.Client, *s3test.Proxy) {
 	px := s3test.StartProxy(t, srv.Endpoint)
 	o := srv.Options(s3test.Bucket(t))
 	o.Endpoint = "http://" + px.Endpoint
-	o.MaxAttempts = 6
+	// 10 attempts: with a fault on ~20% of the requests of an operation,
+	// 400 puts all succeed except with probability 400*0.2^10 = 4e-5 (with
+	// 6 attempts it was 2.5%, and CI once drew it).
+	o.MaxAttempts = 10
 	o.RetryBase = 5 * time.Millisecond
 	o.RetryMax = 50 * time.Millisecond
 	o.PartSize = 5 << 20
