@@ -4,19 +4,22 @@ package rundir
 // the end of training, then extended by the export (OnnxParity) and by
 // experiment tracking (Tracking) through UpdateSummary.
 type Summary struct {
-	RunDir         string  `json:"run_dir"`
-	Backend        string  `json:"backend"`
-	Preset         string  `json:"preset"`
-	Params         int     `json:"params"`
-	Epochs         int     `json:"epochs"` // epochs evaluated (last evaluation's epoch).
-	Steps          int64   `json:"steps"`  // global steps done.
-	StepsPerEpoch  int     `json:"steps_per_epoch"`
-	StopReason     string  `json:"stop_reason"` // "completed", "early_stopping", "max_steps".
-	BestEpoch      int     `json:"best_epoch"`
-	BestStep       int64   `json:"best_step"`
-	BestCheckpoint string  `json:"best_checkpoint"`
-	SamplesPerS    float64 `json:"samples_per_s"` // batch / median step time.
-	TrainSeconds   float64 `json:"train_seconds"` // wall time of this invocation.
+	RunDir         string `json:"run_dir"`
+	Backend        string `json:"backend"`
+	Preset         string `json:"preset"`
+	Params         int    `json:"params"`
+	Epochs         int    `json:"epochs"` // epochs evaluated (last evaluation's epoch).
+	Steps          int64  `json:"steps"`  // global steps done.
+	StepsPerEpoch  int    `json:"steps_per_epoch"`
+	StopReason     string `json:"stop_reason"` // "completed", "early_stopping", "max_steps".
+	BestEpoch      int    `json:"best_epoch"`
+	BestStep       int64  `json:"best_step"`
+	BestCheckpoint string `json:"best_checkpoint"`
+	// SelectedBy is the criterion that chose the best checkpoint
+	// (train.select_by: val_loss, val_km_median, holdout_km_median).
+	SelectedBy   string  `json:"selected_by,omitempty"`
+	SamplesPerS  float64 `json:"samples_per_s"` // batch / median step time.
+	TrainSeconds float64 `json:"train_seconds"` // wall time of this invocation.
 	// Val are the best checkpoint's metrics on the val set.
 	Val EvalMetrics `json:"val"`
 	// OnnxParity is the export's parity (set by the export).

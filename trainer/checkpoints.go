@@ -42,6 +42,23 @@ type CheckpointEntry struct {
 	Epoch   int     `json:"epoch"`
 	Step    int64   `json:"step"`
 	ValLoss float64 `json:"val_loss"`
+	// ValKmMedian and HoldoutKmMedian are the median km errors on the val
+	// split and on the calibration holdout (0 when not measured: older
+	// indexes, no holdout).
+	ValKmMedian     float64 `json:"val_km_median,omitempty"`
+	HoldoutKmMedian float64 `json:"holdout_km_median,omitempty"`
+}
+
+// score is the entry's value of the selection criterion (train.select_by);
+// lower is better.
+func (e CheckpointEntry) score(selectBy string) float64 {
+	switch selectBy {
+	case SelectValKmMedian:
+		return e.ValKmMedian
+	case SelectHoldoutKmMedian:
+		return e.HoldoutKmMedian
+	}
+	return e.ValLoss
 }
 
 // checkpointIndex is CheckpointsDir/index.json: the complete checkpoints
@@ -85,14 +102,15 @@ func writeIndex(dir string, ix *checkpointIndex) error {
 }
 
 // prune keeps the latest checkpoint and the keepBest ones with the lowest
-// val loss, deleting the files of the others.
-func (ix *checkpointIndex) prune(dir string, keepBest int) error {
+// score (train.select_by), deleting the files of the others.
+func (ix *checkpointIndex) prune(dir string, keepBest int, selectBy string) error {
 	byLoss := slices.Clone(ix.Checkpoints)
 	slices.SortStableFunc(byLoss, func(a, b CheckpointEntry) int {
+		sa, sb := a.score(selectBy), b.score(selectBy)
 		switch {
-		case a.ValLoss < b.ValLoss:
+		case sa < sb:
 			return -1
-		case a.ValLoss > b.ValLoss:
+		case sa > sb:
 			return 1
 		}
 		return 0

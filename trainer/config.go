@@ -251,10 +251,10 @@ type TrainConfig struct {
 	// MinLearningRate is where the cosine schedule ends, after
 	// epochs * steps_per_epoch steps. Default 1e-6.
 	MinLearningRate float64 `mapstructure:"min_learning_rate" json:"min_learning_rate"`
-	// Patience is how many evaluations without a val loss improvement stop
+	// Patience is how many evaluations without an improvement (SelectBy) stop
 	// the run; 0 disables early stopping. Default 10.
 	Patience int `mapstructure:"patience" json:"patience"`
-	// KeepBest is how many best checkpoints (by val loss) are kept besides
+	// KeepBest is how many best checkpoints (by SelectBy) are kept besides
 	// the last one. Default 3.
 	KeepBest int `mapstructure:"keep_best" json:"keep_best"`
 	// Seed seeds weight initialisation, dropout and the per-epoch shuffle.
@@ -289,6 +289,40 @@ type TrainConfig struct {
 	// EvalBatchSize is the batch size for evaluation and prediction; 0 uses
 	// BatchSize. Default 0.
 	EvalBatchSize int `mapstructure:"eval_batch_size" json:"eval_batch_size"`
+	// SelectBy is what picks the best checkpoint (the one evaluated,
+	// exported and loaded) and drives early stopping and pruning:
+	// "val_loss" (empty is the same; the spec's lowest val Gaussian NLL),
+	// "val_km_median" (lowest val median error in km), or
+	// "holdout_km_median" (lowest median km on the calibration holdout,
+	// train.calibration_holdout: the val split then plays no part in the
+	// choice). The NLL can be spoiled by a few val sessions with a
+	// collapsed sigma while positions still improve (docs/TRAINING.md,
+	// sixth round). Default "" (val_loss).
+	SelectBy string `mapstructure:"select_by" json:"select_by,omitempty"`
+	// CalibrateTo is what the sigma calibration (CalibrateSigma) fits:
+	// "nll" (empty is the same; the scale minimising the Gaussian NLL) or
+	// "coverage" (the scale that puts 1-exp(-1/2) = 39.3% of the
+	// calibration samples inside their 1-sigma ellipse, what a 2-D
+	// Gaussian would; with heavy-tailed errors the NLL scale is widened by
+	// the tail and covers more). Default "" (nll).
+	CalibrateTo string `mapstructure:"calibrate_to" json:"calibrate_to,omitempty"`
+}
+
+// Values of TrainConfig.SelectBy and CalibrateTo.
+const (
+	SelectValLoss         = "val_loss"
+	SelectValKmMedian     = "val_km_median"
+	SelectHoldoutKmMedian = "holdout_km_median"
+	CalibrateNLL          = "nll"
+	CalibrateCoverage     = "coverage"
+)
+
+// selectBy is SelectBy with the empty default resolved.
+func (c TrainConfig) selectBy() string {
+	if c.SelectBy == "" {
+		return SelectValLoss
+	}
+	return c.SelectBy
 }
 
 // DefaultTrainConfig returns the defaults documented on TrainConfig.
@@ -349,6 +383,24 @@ func (c TrainConfig) Validate() error {
 		bad("calibration_holdout", "must be in [0, 0.5), got %g", c.CalibrationHoldout)
 	} else if c.CalibrationHoldout > 0 && !c.CalibrateSigma {
 		bad("calibration_holdout", "%g needs train.calibrate_sigma: true (the holdout only fits the sigma calibration)", c.CalibrationHoldout)
+	}
+	switch c.selectBy() {
+	case SelectValLoss, SelectValKmMedian:
+	case SelectHoldoutKmMedian:
+		if c.CalibrationHoldout <= 0 {
+			bad("select_by", "%s needs a calibration holdout (train.calibration_holdout > 0 with train.calibrate_sigma: true)", c.SelectBy)
+		}
+	default:
+		bad("select_by", "unknown %q (want %s, %s or %s)", c.SelectBy, SelectValLoss, SelectValKmMedian, SelectHoldoutKmMedian)
+	}
+	switch c.CalibrateTo {
+	case "", CalibrateNLL:
+	case CalibrateCoverage:
+		if !c.CalibrateSigma {
+			bad("calibrate_to", "%s needs train.calibrate_sigma: true", c.CalibrateTo)
+		}
+	default:
+		bad("calibrate_to", "unknown %q (want %s or %s)", c.CalibrateTo, CalibrateNLL, CalibrateCoverage)
 	}
 	return errors.Join(errs...)
 }

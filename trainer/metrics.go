@@ -128,6 +128,9 @@ type EpochMetrics struct {
 	SamplesPerS  float64      `json:"samples_per_s"`
 	EpochSeconds float64      `json:"epoch_seconds"`
 	Best         bool         `json:"best"`
+	// HoldoutKmMedian is the median km error on the calibration holdout
+	// (0 without one).
+	HoldoutKmMedian float64 `json:"-"`
 }
 
 // Flat returns the metrics as the flat keys of a metrics line:
@@ -144,6 +147,9 @@ func (e EpochMetrics) Flat() map[string]any {
 		"val/sigma_max": e.Val.SigmaMax, "val/position_error_mean": e.Val.KmMean,
 		"val/position_error_std": e.Val.KmStd, "val/km_median": e.Val.KmMedian, "val/km_p90": e.Val.KmP90,
 		"val/within_1sigma": e.Val.Within1Sigma, "val/within_2sigma": e.Val.Within2Sigma,
+	}
+	if e.HoldoutKmMedian > 0 {
+		m["holdout/km_median"] = e.HoldoutKmMedian
 	}
 	for _, b := range e.Val.Baselines {
 		if b.NA != "" {
@@ -175,7 +181,11 @@ func (s *Summary) WriteText(w io.Writer) error {
 	row("backend", "%s", s.Backend)
 	row("model", "%s, %d parameters", s.Preset, s.Params)
 	row("stopped", "%s after epoch %d (step %d, %d steps/epoch)", s.StopReason, s.Epochs, s.Steps, s.StepsPerEpoch)
-	row("best", "epoch %d (step %d), val loss %.4f", s.BestEpoch, s.BestStep, s.Val.Loss)
+	by := s.SelectedBy
+	if by == "" {
+		by = SelectValLoss
+	}
+	row("best", "epoch %d (step %d, by %s), val loss %.4f, median %.2f km", s.BestEpoch, s.BestStep, by, s.Val.Loss, s.Val.KmMedian)
 	row("throughput", "%.1f samples/s", s.SamplesPerS)
 	row("val samples", "%d", s.Val.N)
 	if e := s.Estimators; e != nil {

@@ -37,7 +37,7 @@ func (m *Model) Store() *model.Store { return m.store }
 // Params returns the number of trainable parameters.
 func (m *Model) Params() int { return ParamCountShape(m.Config.Model, m.Config.InputShape) }
 
-// LoadModel loads the best checkpoint (lowest val loss) of a run; dir is
+// LoadModel loads the best checkpoint (by train.select_by; lowest val loss by default) of a run; dir is
 // the run directory or its checkpoints directory.
 func LoadModel(backend compute.Backend, dir string) (*Model, error) {
 	ckptDir := dir

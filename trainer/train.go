@@ -29,6 +29,7 @@ import (
 
 	"github.com/heimdall-sdr/trainer/progress"
 	"github.com/heimdall-sdr/trainer/rundir"
+	"github.com/heimdall-sdr/trainer/stats"
 )
 
 // RunOptions are the per-invocation settings of Train. The zero value
@@ -456,8 +457,10 @@ func (r *run) evaluate(step int64, epoch int) error {
 	if _, err := norm.UpdateBatchNormAverages(r.trainer, ds); err != nil {
 		return fmt.Errorf("trainer: batch-norm statistics at step %d: %w", step, err)
 	}
+	var holdoutKm float64
 	if r.tcfg.CalibrateSigma {
-		if err := r.calibrateSigma(); err != nil {
+		var err error
+		if holdoutKm, err = r.calibrateSigma(); err != nil {
 			return fmt.Errorf("trainer: sigma calibration at step %d: %w", step, err)
 		}
 	}
@@ -477,9 +480,12 @@ func (r *run) evaluate(step int64, epoch int) error {
 		// objective is beta-NLL.
 		Train: TrainMetrics{Loss: (r.sums[metricMSE] + r.sums[metricLog]) / n, MSETerm: r.sums[metricMSE] / n,
 			LogTerm: r.sums[metricLog] / n, MAE: r.sums[metricMAE] / n, SigmaMean: r.sums[metricSigma] / n},
-		SamplesPerS: n * float64(r.tcfg.BatchSize) / trainSecs,
+		SamplesPerS:     n * float64(r.tcfg.BatchSize) / trainSecs,
+		HoldoutKmMedian: holdoutKm,
 	}
-	em.Best = r.ix.Best == nil || vm.Loss < r.ix.Best.ValLoss
+	entry := CheckpointEntry{Epoch: epoch, Step: step, ValLoss: vm.Loss, ValKmMedian: vm.KmMedian, HoldoutKmMedian: holdoutKm}
+	sel := r.tcfg.selectBy()
+	em.Best = r.ix.Best == nil || entry.score(sel) < r.ix.Best.score(sel)
 
 	if err := r.handler.Save(); err != nil {
 		return fmt.Errorf("trainer: save checkpoint at step %d: %w", step, err)
@@ -488,7 +494,7 @@ func (r *run) evaluate(step int64, epoch int) error {
 	if err != nil || len(list) == 0 {
 		return fmt.Errorf("trainer: list checkpoints after saving step %d: %w", step, err)
 	}
-	entry := CheckpointEntry{Name: list[len(list)-1], Epoch: epoch, Step: step, ValLoss: vm.Loss}
+	entry.Name = list[len(list)-1]
 	r.ix.Checkpoints = append(r.ix.Checkpoints, entry)
 	if em.Best {
 		r.ix.Best, r.ix.BadEvals = &entry, 0
@@ -497,7 +503,7 @@ func (r *run) evaluate(step int64, epoch int) error {
 	}
 	stop := r.tcfg.Patience > 0 && r.ix.BadEvals >= r.tcfg.Patience
 	r.ix.EarlyStopped = stop
-	if err := r.ix.prune(r.ckptDir, r.tcfg.KeepBest); err != nil {
+	if err := r.ix.prune(r.ckptDir, r.tcfg.KeepBest, sel); err != nil {
 		return err
 	}
 	if err := writeIndex(r.ckptDir, r.ix); err != nil {
@@ -512,9 +518,13 @@ func (r *run) evaluate(step int64, epoch int) error {
 	if em.Best {
 		mark = " *"
 	}
-	fmt.Fprintf(r.log, "epoch %3d step %6d: train loss %.4f | val loss %.4f mae %.4f° km mean %.2f median %.2f p90 %.2f | in 1σ %.0f%% 2σ %.0f%% (σ scale %.3f) | lr %.2e | %.0f samples/s%s\n",
+	hold := ""
+	if holdoutKm > 0 {
+		hold = fmt.Sprintf(" | holdout median %.2f km", holdoutKm)
+	}
+	fmt.Fprintf(r.log, "epoch %3d step %6d: train loss %.4f | val loss %.4f mae %.4f° km mean %.2f median %.2f p90 %.2f | in 1σ %.0f%% 2σ %.0f%% (σ scale %.3f)%s | lr %.2e | %.0f samples/s%s\n",
 		epoch, step, em.Train.Loss, vm.Loss, vm.MAE, vm.KmMean, vm.KmMedian, vm.KmP90,
-		100*vm.Within1Sigma, 100*vm.Within2Sigma, r.sigmaScale, em.LR, em.SamplesPerS, mark)
+		100*vm.Within1Sigma, 100*vm.Within2Sigma, r.sigmaScale, hold, em.LR, em.SamplesPerS, mark)
 	if r.opts.OnEpoch != nil {
 		if err := r.opts.OnEpoch(em); err != nil {
 			return fmt.Errorf("trainer: OnEpoch at epoch %d: %w", epoch, err)
@@ -523,7 +533,7 @@ func (r *run) evaluate(step int64, epoch int) error {
 	r.sums, r.sumSteps = [numMetrics]float64{}, 0
 	r.sinceEval, r.evalStart = time.Now(), time.Now()
 	if stop {
-		fmt.Fprintf(r.log, "trainer: early stopping: no val loss improvement in %d evaluations (best epoch %d)\n", r.tcfg.Patience, r.ix.Best.Epoch)
+		fmt.Fprintf(r.log, "trainer: early stopping: no %s improvement in %d evaluations (best epoch %d)\n", sel, r.tcfg.Patience, r.ix.Best.Epoch)
 		return errEarlyStop
 	}
 	return nil
@@ -538,13 +548,13 @@ func (r *run) evaluate(step int64, epoch int) error {
 // which are larger than the inference-mode ones, so the raw sigma is too
 // wide; on samples the model has fitted the inference-mode errors are too
 // small, hence the holdout. The val set is not used.
-func (r *run) calibrateSigma() error {
+func (r *run) calibrateSigma() (holdoutKm float64, err error) {
 	v := r.store.GetVariable(model.JoinPath(model.RootScopePath, ModelScope, SigmaScaleScope, SigmaScaleName))
 	if v == nil {
-		return errors.New("sigma calibration variable missing")
+		return 0, errors.New("sigma calibration variable missing")
 	}
 	if err := v.SetValue(tensors.FromScalar(float32(1))); err != nil {
-		return err
+		return 0, err
 	}
 	src := r.data.Train
 	n := min(src.Len(), bnStatsBatches*r.tcfg.BatchSize)
@@ -554,19 +564,48 @@ func (r *run) calibrateSigma() error {
 	per := sampleSize(r.shape)
 	pos, sigma, err := predictAll(r.evalExec, src.X[:n*per], n, r.shape, r.tcfg.evalBatch())
 	if err != nil {
-		return err
+		return 0, err
 	}
-	var sum float64
-	for i := range pos {
-		d := (float64(src.Y[i]) - float64(pos[i])) / math.Max(float64(sigma[i]), SigmaFloor)
-		sum += d * d
+	y := src.Y[:2*n]
+	if r.calib.Len() > 0 {
+		holdoutKm = stats.Percentile(KmErrors(y, pos), 50)
 	}
-	k := math.Sqrt(sum / float64(len(pos)))
-	if !finite(k) || k <= 0 {
-		k = 1
-	}
+	k := sigmaScale(y, pos, sigma, r.tcfg.CalibrateTo)
 	r.sigmaScale = k
-	return v.SetValue(tensors.FromScalar(float32(k)))
+	return holdoutKm, v.SetValue(tensors.FromScalar(float32(k)))
+}
+
+// sigmaScale is the calibration factor k of the sigmas (flat [N, 2]
+// degrees, at k = 1) for truth y and positions pos: with to "coverage" the
+// k that puts GaussianWithin1Sigma of the samples inside their 1-sigma
+// ellipse (the 39.3% quantile of each sample's normalised squared distance,
+// square-rooted), otherwise the NLL-optimal k, k^2 = mean((y - mu)^2 /
+// sigma^2) over samples x 2. It is 1 when undefined (no samples, zero
+// errors).
+func sigmaScale(y, pos, sigma []float32, to string) float64 {
+	n := len(pos) / 2
+	if n == 0 {
+		return 1
+	}
+	d2 := make([]float64, n)
+	var sum float64
+	for i := range n {
+		for j := 2 * i; j < 2*i+2; j++ {
+			d := (float64(y[j]) - float64(pos[j])) / math.Max(float64(sigma[j]), SigmaFloor)
+			d2[i] += d * d
+		}
+		sum += d2[i]
+	}
+	var k float64
+	if to == CalibrateCoverage {
+		k = math.Sqrt(stats.Percentile(d2, 100*GaussianWithin1Sigma))
+	} else {
+		k = math.Sqrt(sum / float64(2*n))
+	}
+	if !finite(k) || k <= 0 {
+		return 1
+	}
+	return k
 }
 
 // learningRate reads the learning-rate variable the cosine schedule set.
@@ -621,7 +660,7 @@ func (r *run) finish(backend compute.Backend, mcfg ModelConfig, loop *train.Loop
 		RunDir: r.opts.RunDir, Backend: backend.Description(), Preset: mcfg.Preset,
 		Params: ParamCountShape(mcfg, r.shape), Epochs: latest.Epoch, Steps: optimizer.GetGlobalStep(r.store),
 		StepsPerEpoch: int(r.spe), StopReason: "completed", BestEpoch: best.Epoch, BestStep: best.Step,
-		BestCheckpoint: best.Name, TrainSeconds: time.Since(started).Seconds(),
+		BestCheckpoint: best.Name, SelectedBy: r.tcfg.selectBy(), TrainSeconds: time.Since(started).Seconds(),
 		Val: Evaluate(r.data.Val.Y, pos, sigma, r.data.ValBaselines),
 	}
 	switch {
