@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -198,5 +199,26 @@ func TestParams(t *testing.T) {
 	}
 	if want := strconv.Itoa(c.Train.BatchSize); p["train.batch_size"] != want {
 		t.Errorf("train.batch_size = %q, want %q", p["train.batch_size"], want)
+	}
+}
+
+// TestBenchPeersQuickModel: the quick run `make bench-peers` trains has the
+// architecture `make train` trains (bench/peers/quick.yaml copies
+// configs/default.yaml's model: section), so the framework comparison is
+// about the network users get.
+func TestBenchPeersQuickModel(t *testing.T) {
+	quick, err := Load(Options{File: filepath.Join("..", "bench", "peers", "quick.yaml"), Env: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := Load(Options{Env: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, d := flatten(quick), flatten(def)
+	for k, v := range d {
+		if strings.HasPrefix(k, "model.") && fmt.Sprint(v) != fmt.Sprint(q[k]) {
+			t.Errorf("%s: bench/peers/quick.yaml %v, configs/default.yaml %v", k, q[k], v)
+		}
 	}
 }
