@@ -104,8 +104,8 @@ func writeIndex(dir string, ix *checkpointIndex) error {
 // prune keeps the latest checkpoint and the keepBest ones with the lowest
 // score (train.select_by), deleting the files of the others.
 func (ix *checkpointIndex) prune(dir string, keepBest int, selectBy string) error {
-	byLoss := slices.Clone(ix.Checkpoints)
-	slices.SortStableFunc(byLoss, func(a, b CheckpointEntry) int {
+	ranked := slices.Clone(ix.Checkpoints)
+	slices.SortStableFunc(ranked, func(a, b CheckpointEntry) int {
 		sa, sb := a.score(selectBy), b.score(selectBy)
 		switch {
 		case sa < sb:
@@ -116,8 +116,8 @@ func (ix *checkpointIndex) prune(dir string, keepBest int, selectBy string) erro
 		return 0
 	})
 	keep := map[string]bool{ix.latest().Name: true}
-	for i := 0; i < keepBest && i < len(byLoss); i++ {
-		keep[byLoss[i].Name] = true
+	for i := 0; i < keepBest && i < len(ranked); i++ {
+		keep[ranked[i].Name] = true
 	}
 	var kept []CheckpointEntry
 	for _, c := range ix.Checkpoints {

@@ -94,9 +94,7 @@ func Calibration(y, pos, sigma []float32) (within1, within2 float64) {
 		return math.NaN(), math.NaN()
 	}
 	for i := range n {
-		dLat := (float64(y[2*i]) - float64(pos[2*i])) / math.Max(float64(sigma[2*i]), SigmaFloor)
-		dLon := (float64(y[2*i+1]) - float64(pos[2*i+1])) / math.Max(float64(sigma[2*i+1]), SigmaFloor)
-		r2 := dLat*dLat + dLon*dLon
+		r2 := ellipseDist2(y, pos, sigma, i)
 		if r2 <= 1 {
 			within1++
 		}
@@ -105,6 +103,15 @@ func Calibration(y, pos, sigma []float32) (within1, within2 float64) {
 		}
 	}
 	return within1 / float64(n), within2 / float64(n)
+}
+
+// ellipseDist2 is sample i's squared distance from its predicted position
+// in units of its axis-aligned sigmas (floored at SigmaFloor): <= 1 inside
+// the 1-sigma ellipse.
+func ellipseDist2(y, pos, sigma []float32, i int) float64 {
+	dLat := (float64(y[2*i]) - float64(pos[2*i])) / math.Max(float64(sigma[2*i]), SigmaFloor)
+	dLon := (float64(y[2*i+1]) - float64(pos[2*i+1])) / math.Max(float64(sigma[2*i+1]), SigmaFloor)
+	return dLat*dLat + dLon*dLon
 }
 
 // TrainMetrics are training-batch metrics averaged over the steps since the
@@ -181,10 +188,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 	row("backend", "%s", s.Backend)
 	row("model", "%s, %d parameters", s.Preset, s.Params)
 	row("stopped", "%s after epoch %d (step %d, %d steps/epoch)", s.StopReason, s.Epochs, s.Steps, s.StepsPerEpoch)
-	by := s.SelectedBy
-	if by == "" {
-		by = SelectValLoss
-	}
+	by := TrainConfig{SelectBy: s.SelectedBy}.selectBy() // older summaries have none
 	row("best", "epoch %d (step %d, by %s), val loss %.4f, median %.2f km", s.BestEpoch, s.BestStep, by, s.Val.Loss, s.Val.KmMedian)
 	row("throughput", "%.1f samples/s", s.SamplesPerS)
 	row("val samples", "%d", s.Val.N)

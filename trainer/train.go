@@ -540,10 +540,12 @@ func (r *run) evaluate(step int64, epoch int) error {
 }
 
 // calibrateSigma sets the inference-only sigma scale k (SigmaScaleVariable)
-// to the value that minimises the Gaussian NLL, in inference mode, of the
-// calibration holdout (train.calibration_holdout) or, without one, of the
-// first bnStatsBatches*batch *train* samples:
-// k^2 = mean((y - mu)^2 / sigma^2) over samples x 2 with sigma at k = 1.
+// fitted (sigmaScale, train.calibrate_to) in inference mode on the
+// calibration holdout (train.calibration_holdout) or, without one, on the
+// first bnStatsBatches*batch *train* samples; by default the k that
+// minimises the Gaussian NLL, k^2 = mean((y - mu)^2 / sigma^2) over
+// samples x 2 with sigma at k = 1. With a holdout it also returns the
+// holdout's median km error (for train.select_by), 0 without one.
 // Training fits sigma to train-mode errors (dropout, batch statistics),
 // which are larger than the inference-mode ones, so the raw sigma is too
 // wide; on samples the model has fitted the inference-mode errors are too
@@ -590,10 +592,7 @@ func sigmaScale(y, pos, sigma []float32, to string) float64 {
 	d2 := make([]float64, n)
 	var sum float64
 	for i := range n {
-		for j := 2 * i; j < 2*i+2; j++ {
-			d := (float64(y[j]) - float64(pos[j])) / math.Max(float64(sigma[j]), SigmaFloor)
-			d2[i] += d * d
-		}
+		d2[i] = ellipseDist2(y, pos, sigma, i)
 		sum += d2[i]
 	}
 	var k float64
