@@ -10,8 +10,61 @@ import (
 
 // TestRFFTPower checks the half-size complex FFT against gonum's FFTPACK
 // (every power of two 2..4096) and a direct O(n^2) DFT (up to 256), relative
-// to the frame's peak power.
+// to the frame's peak power: the portable loops and, where the CPU has them,
+// the AVX2 stages (fft_amd64.s).
 func TestRFFTPower(t *testing.T) {
+	paths := []bool{false}
+	if haveAVX2 {
+		paths = append(paths, true)
+	} else {
+		t.Log("no AVX2/FMA (or -tags purego / not amd64): the portable loops only")
+	}
+	defer func(v bool) { haveAVX2 = v }(haveAVX2)
+	for _, avx := range paths {
+		haveAVX2 = avx
+		name := "portable"
+		if avx {
+			name = "avx2"
+		}
+		t.Run(name, testRFFTPower)
+	}
+}
+
+// TestRFFTPowerPaths checks that the AVX2 stages and the portable loops
+// agree to rounding on a whole spectrogram frame by frame (n = 2048, the
+// default, and the odd-log2 size 512, whose spans are 2·4^j).
+func TestRFFTPowerPaths(t *testing.T) {
+	if !haveAVX2 {
+		t.Skip("no AVX2/FMA here (or -tags purego / not amd64): only the portable loops exist")
+	}
+	defer func(v bool) { haveAVX2 = v }(haveAVX2)
+	rng := rand.New(rand.NewPCG(3, 5))
+	for _, n := range []int{512, 2048} {
+		p := newRFFTPower(HannPeriodic(n), 1)
+		x := make([]float64, n)
+		a, b := make([]float64, n/2+1), make([]float64, n/2+1)
+		for range 20 {
+			for i := range x {
+				x[i] = rng.NormFloat64() * math.Exp(3*rng.NormFloat64())
+			}
+			haveAVX2 = false
+			p.power(x, a)
+			haveAVX2 = true
+			p.power(x, b)
+			var peak float64
+			for _, v := range a {
+				peak = math.Max(peak, v)
+			}
+			for k := range a {
+				if d := math.Abs(a[k] - b[k]); d > 1e-13*peak || math.IsNaN(b[k]) {
+					t.Fatalf("n=%d bin %d: avx2 %v, portable %v", n, k, b[k], a[k])
+				}
+			}
+		}
+	}
+}
+
+func testRFFTPower(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	for n := 2; n <= 4096; n *= 2 {
 		win := HannPeriodic(n)
