@@ -20,7 +20,7 @@
 #      and PyTorch eager / PyTorch's ONNX export in ONNX Runtime), then
 #      ONNX batch 1 side by side (`peerbench onnx` from Go and `peers.py onnx`
 #      from Python, each timing our export and PyTorch's interleaved, the two
-#      processes alternating BENCH_PEERS_ONNX_ROUNDS times, default 3) and
+#      processes alternating BENCH_PEERS_ONNX_ROUNDS times, default 5: at 0.25 ms a call the p50 of one round moves by 5-30% with other work on a 2-core machine) and
 #      the features per core, ours vs scipy (scripts/bench-features.sh;
 #      BENCH_PEERS_FEATURES=0 skips it);
 #   5. writes OUT/report.md + OUT/report.json and prints the Markdown.
@@ -116,7 +116,7 @@ bin/heimdall bench "$run_dir" --batch 1,32 --no-validation --json "$out/heimdall
 log "inference: PyTorch eager and PyTorch's ONNX export in ONNX Runtime"
 "$py" "$P" infer "${common[@]}" --onnx-out "$out/pytorch-export.onnx" 2>/dev/null >"$out/pytorch-infer.json"
 
-onnx_rounds=${BENCH_PEERS_ONNX_ROUNDS:-3}
+onnx_rounds=${BENCH_PEERS_ONNX_ROUNDS:-5}
 log "ONNX batch 1 side by side: both exports from Go and from Python, alternating ($onnx_rounds rounds)"
 files="$run_dir/model.onnx,$out/pytorch-export.onnx"
 for r in $(seq 1 "$onnx_rounds"); do
