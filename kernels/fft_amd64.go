@@ -10,8 +10,8 @@ import "golang.org/x/sys/cpu"
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 // radix4AVX2 is one radix-4 stage (fft_amd64.s). re and im point at m
-// values, m = groups·4s; tw at the stage's twiddles in the layout
-// vectorTwiddles builds.
+// values, m = groups·4s; tw at the stage's twiddles in rfftPower.tv (blocks
+// of 4 butterflies: w1r[4] w1i[4] w2r[4] w2i[4]).
 //
 //go:noescape
 func radix4AVX2(re, im, tw *float64, groups, s int)
