@@ -137,11 +137,7 @@ func Generate(ctx context.Context, st storage.Store, o Options, progressOut io.W
 	if err := o.Validate(); err != nil {
 		return Summary{}, fmt.Errorf("sim: invalid options: %w", err)
 	}
-	workers := o.Workers
-	if workers == 0 {
-		workers = runtime.NumCPU()
-	}
-	workers = min(workers, o.Sessions)
+	workers := o.workers()
 	w, err := NewWorld(o)
 	if err != nil {
 		return Summary{}, err
@@ -213,6 +209,17 @@ func Generate(ctx context.Context, st storage.Store, o Options, progressOut io.W
 	}
 	// A worker's error already names what failed ("sim: write DIR: ...").
 	return sum, context.Cause(ctx)
+}
+
+// workers is how many sessions Generate synthesises at once: o.Workers,
+// or one per CPU when 0, and no more than o.Sessions. Generate stores up
+// to writersPerWorker times as many at once.
+func (o Options) workers() int {
+	w := o.Workers
+	if w == 0 {
+		w = runtime.NumCPU()
+	}
+	return min(w, o.Sessions)
 }
 
 // sessionStats is what one worker reports about one written session.
